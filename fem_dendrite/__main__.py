@@ -1,0 +1,3 @@
+from fem_dendrite.cli import main
+
+raise SystemExit(main())
