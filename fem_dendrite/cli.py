@@ -1,0 +1,163 @@
+"""Command line: `fem-dendrite mesh | mesh-info | run | render | config show | sweep`.
+
+Bad input ends with one line on stderr naming the problem (exit code 2), never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (exit 2)."""
+
+    def error(self, message):  # noqa: D102
+        raise SystemExit(_fail(f"{self.prog}: {message}"))
+
+
+def _fail(message: str) -> int:
+    print(f"fem-dendrite: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fem-dendrite", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    # -- mesh ---------------------------------------------------------------------------------------------
+    p = sub.add_parser("mesh", help="build a Voronoi polycrystal mesh with Gmsh")
+    p.add_argument("--dim", type=int, choices=(2, 3), default=2, help="2 (rectangle) or 3 (box)")
+    p.add_argument("--size", type=_positive_float, nargs="+", required=True, metavar="L",
+                   help="domain edge lengths in m: LX LY (2D) or LX LY LZ (3D)")
+    grains = p.add_mutually_exclusive_group(required=True)
+    grains.add_argument("--grains", type=int, help="number of grains (>= 1)")
+    grains.add_argument("--mean-grain-size", type=_positive_float, metavar="D",
+                        help="mean grain diameter in m (the grain count follows from the domain measure)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the Voronoi seed points")
+    p.add_argument("--lloyd", type=int, default=0, metavar="N", help="Lloyd relaxation iterations")
+    p.add_argument("--h-grain", type=_positive_float, metavar="H", help="cell size inside grains (m)")
+    p.add_argument("--h-gb", type=_positive_float, metavar="H", help="cell size at grain boundaries (m)")
+    p.add_argument("--gb-width", type=_positive_float, metavar="W",
+                   help="width (m) of explicit GB strips tagged as their own cells (2D); default: no strips")
+    p.add_argument("--refine-disk", type=float, nargs="+", action="append", default=None,
+                   metavar="V", help="X Y R H (2D) or X Y Z R H (3D): cell size H inside a disk/ball of radius R")
+    p.add_argument("--refine-box", type=float, nargs="+", action="append", default=None,
+                   metavar="V", help="XMIN YMIN XMAX YMAX H (2D) or with Z: cell size H inside a box")
+    p.add_argument("--out", required=True, help="output .msh file")
+
+    p = sub.add_parser("mesh-info", help="print one JSON object describing a .msh file (same on any rank count)")
+    p.add_argument("file")
+
+    # -- run / render / config --------------------------------------------------------------------------
+    p = sub.add_parser("run", help="run a simulation (default: the bundled reference case)")
+    p.add_argument("config", nargs="?", default=None, help="TOML file (default: the bundled default case)")
+    p.add_argument("--out", default="results/run", help="run folder (default: results/run)")
+    p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",
+                   help="override one config entry (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+
+    p = sub.add_parser("render", help="write PNG panels of a run folder (pyvista, off-screen)")
+    p.add_argument("run_dir")
+
+    p = sub.add_parser("config", help="configuration tools")
+    csub = p.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
+    q = csub.add_parser("show", help="print the resolved configuration as TOML")
+    q.add_argument("config", nargs="?", default=None)
+    q.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE")
+
+    p = sub.add_parser("sweep", help="run a parameter sweep (a list or grid of config variations)")
+    p.add_argument("spec", help="sweep TOML spec (a file, or the name of a bundled spec)")
+    p.add_argument("--out", required=True, help="sweep folder")
+    p.add_argument("--jobs", type=int, default=None, help="members run at once (default: from the spec)")
+    p.add_argument("--paper-scale", action="store_true", help="use the resolution of a cluster run")
+    return parser
+
+
+# -- handlers -----------------------------------------------------------------------------------------------
+def _cmd_mesh(args) -> int:
+    from fem_dendrite import mesh
+
+    spec = mesh.spec_from_cli(args)
+    mesh.generate_polycrystal(spec, args.out)
+    return 0
+
+
+def _cmd_mesh_info(args) -> int:
+    from mpi4py import MPI
+
+    from fem_dendrite import mesh
+
+    info = mesh.mesh_info(args.file, MPI.COMM_WORLD)
+    if MPI.COMM_WORLD.rank == 0:
+        print(json.dumps(info, sort_keys=True))
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from fem_dendrite import config, simulation
+
+    cfg = config.load(args.config, args.overrides)
+    summary = simulation.run(cfg, args.out, resume=args.resume)
+    return 0 if summary["status"] == "completed" else 1
+
+
+def _cmd_render(args) -> int:
+    from fem_dendrite import render
+
+    for path in render.render_run(args.run_dir):
+        print(path)
+    return 0
+
+
+def _cmd_config(args) -> int:
+    from fem_dendrite import config
+
+    cfg = config.load(args.config, args.overrides)
+    print(config.to_toml(cfg), end="")
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from fem_dendrite import studies
+
+    return studies.run_sweep_cli(args)
+
+
+_HANDLERS = {
+    "mesh": _cmd_mesh,
+    "mesh-info": _cmd_mesh_info,
+    "run": _cmd_run,
+    "render": _cmd_render,
+    "config": _cmd_config,
+    "sweep": _cmd_sweep,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `fem-dendrite` console script."""
+    from fem_dendrite.errors import UserError
+
+    args = _build_parser().parse_args(argv)
+    try:
+        return _HANDLERS[args.command](args)
+    except UserError as err:
+        return _fail(str(err))
+    except FileNotFoundError as err:
+        return _fail(f"file not found: {err.filename or err}")
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
