@@ -1,0 +1,85 @@
+"""Residuals of the electrochemical equations (MODEL.md eqs. 1-3), in scaled variables (fem_dendrite.scaling).
+
+Sign convention: phi is the potential referenced to the counter (Na+ source) electrode, phi = 0 there. In the metal
+(eta = 1) it equals the potential of the plating electrode, so the local overpotential of the diffuse interface is
+    eta_a = phi - E0
+(MODEL.md's phi_electrode - phi - E0 with phi_electrode the local metal potential and phi the electrolyte reference at
+the Na+ source; the single-field form of Chen et al. 2015 and of Hong & Viswanathan's MOOSE model). Plating (growth)
+needs eta_a < 0; eta_a > 0 dissolves metal.
+
+Each function returns the residual form R(u; test) of one equation, discretised in time with backward Euler; the
+coupled problem sums them.
+"""
+from __future__ import annotations
+
+import ufl
+
+from fem_dendrite.materials import interpolation_derivative
+
+
+def double_well_derivative(eta, barrier_height):
+    """g'(eta) for g(eta) = W eta^2 (1 - eta)^2:  2 W eta (1 - eta) (1 - 2 eta)."""
+    return 2.0 * barrier_height * eta * (1.0 - eta) * (1.0 - 2.0 * eta)
+
+
+def anisotropic_gradient_coefficient(eta, kappa0, strength, mode: int, regularisation: float = 1.0e-6):
+    """kappa(theta) = kappa0 [1 + delta cos(omega theta)], theta = atan2(d_y eta, d_x eta).
+
+    cos(omega theta) = Re((d_x eta + i d_y eta)^omega) / |grad eta|^omega, with |grad eta|^2 regularised by
+    `regularisation` (scaled units) where grad eta = 0 (theta undefined there; the anisotropy fades out smoothly).
+    3D uses the in-plane (x, y) angle, as the paper's 2D definition.
+    """
+    if mode == 0 or strength == 0:
+        return kappa0
+    gx, gy = eta.dx(0), eta.dx(1)
+    re, im = gx, gy
+    for _ in range(int(mode) - 1):
+        re, im = re * gx - im * gy, re * gy + im * gx
+    norm2 = gx**2 + gy**2 + regularisation
+    cos_mode = re / norm2 ** (0.5 * int(mode))
+    return kappa0 * (1.0 + strength * cos_mode)
+
+
+def butler_volmer(c, overpotential, alpha, n):
+    """Bracket of the Butler-Volmer term: exp((1 - alpha) n eta_a) - c exp(-alpha n eta_a) (eta_a scaled by RT/F)."""
+    return ufl.exp((1.0 - alpha) * n * overpotential) - c * ufl.exp(-alpha * n * overpotential)
+
+
+def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx, mechanical_force=None):
+    """Allen-Cahn with Butler-Volmer kinetics (MODEL.md eq. 1), scaled:
+
+        deta/dt = -L_sigma [ g'(eta) - div(kappa(theta) grad eta) + dpsi_el/deta ]
+                  - L_eta h'(eta) [ exp((1-alpha) n eta_a) - c exp(-alpha n eta_a) ]
+
+    The anisotropic term uses div(kappa(theta) grad eta) (the d kappa / d theta terms of the full variational
+    derivative are dropped, the common simplification). `p` holds the scaled coefficients (fem_dendrite.problem).
+    """
+    kappa = anisotropic_gradient_coefficient(eta, p.gradient_coefficient, p.anisotropy_strength, p.anisotropy_mode)
+    driving = double_well_derivative(eta, p.barrier_height)
+    if mechanical_force is not None:
+        driving = driving + mechanical_force
+    overpotential = phi - p.equilibrium_potential
+    reaction = p.reaction_rate * interpolation_derivative(eta) * butler_volmer(
+        c, overpotential, p.transfer_coefficient, p.charge_number)
+    return ((eta - eta_old) / dt * test
+            + p.interface_mobility * (driving * test + kappa * ufl.inner(ufl.grad(eta), ufl.grad(test)))
+            + reaction * test) * dx
+
+
+def ion_transport_residual(c, c_old, test, dt, eta, eta_old, phi, diffusivity, p, dx):
+    """Nernst-Planck with the metal sink (MODEL.md eq. 2), scaled:
+
+        dc/dt = div[ D (grad c + n c grad phi) ] - (c_s / c0) deta/dt
+    """
+    flux = diffusivity * (ufl.grad(c) + p.charge_number * c * ufl.grad(phi))
+    sink = p.site_ratio * (eta - eta_old) / dt
+    return ((c - c_old) / dt * test + ufl.inner(flux, ufl.grad(test)) + sink * test) * dx
+
+
+def charge_residual(phi, test, dt, eta, eta_old, conductivity, p, dx):
+    """Charge conservation (MODEL.md eq. 3), scaled:  div(sigma grad phi) = n (c_s / c0) deta/dt.
+
+    A prescribed current density j leaving through an electrode adds + j * test * ds there (done by the problem).
+    """
+    source = p.charge_number * p.site_ratio * (eta - eta_old) / dt
+    return (conductivity * ufl.inner(ufl.grad(phi), ufl.grad(test)) + source * test) * dx

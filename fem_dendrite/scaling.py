@@ -1,0 +1,78 @@
+"""Nondimensionalisation: the one place where SI values become the solver's scaled values and back.
+
+Scales (stated once, used everywhere):
+    length              L0 = 1 um
+    time                t0 = 1 / L_eta                       (the Butler-Volmer reaction time)
+    concentration       c0                                   (Na+ reference concentration)
+    energy density      E0 = c0 R T                          (also the stress scale)
+    potential           phi0 = R T / F                       (25.7 mV at 298 K)
+derived:
+    diffusivity         L0^2 / t0
+    conductivity        F^2 c0 L0^2 / (R T t0)              (so that div(sigma grad phi) = n F c_s deta/dt keeps its form)
+    current density     F c0 L0 / t0
+    interface mobility  1 / (E0 t0)          gradient coefficient  E0 L0^2
+The scaled equations are MODEL.md eqs. 1-4 with every coefficient divided by its scale; the charge number n and
+the ratio c_s / c0 stay explicit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FARADAY = 96485.33212  # C/mol
+GAS_CONSTANT = 8.314462618  # J/(mol K)
+
+
+@dataclass(frozen=True)
+class Scales:
+    length: float  # m
+    time: float  # s
+    concentration: float  # mol/m^3
+    temperature: float  # K
+
+    @classmethod
+    def from_config(cls, cfg) -> "Scales":
+        ec = cfg.electrochemistry
+        return cls(length=1.0e-6, time=1.0 / float(ec.reaction_rate), concentration=float(ec.ion_concentration),
+                   temperature=float(ec.temperature))
+
+    @property
+    def energy_density(self) -> float:  # J/m^3 (= Pa)
+        return self.concentration * GAS_CONSTANT * self.temperature
+
+    stress = energy_density
+
+    @property
+    def potential(self) -> float:  # V
+        return GAS_CONSTANT * self.temperature / FARADAY
+
+    @property
+    def diffusivity(self) -> float:  # m^2/s
+        return self.length**2 / self.time
+
+    @property
+    def conductivity(self) -> float:  # S/m
+        return FARADAY**2 * self.concentration * self.length**2 / (GAS_CONSTANT * self.temperature * self.time)
+
+    @property
+    def current_density(self) -> float:  # A/m^2
+        return FARADAY * self.concentration * self.length / self.time
+
+    @property
+    def mobility(self) -> float:  # m^3/(J s)
+        return 1.0 / (self.energy_density * self.time)
+
+    @property
+    def gradient_coefficient(self) -> float:  # J/m
+        return self.energy_density * self.length**2
+
+    def amount(self, dim: int) -> float:
+        """mol (3D) or mol per metre of depth (2D) of one scaled concentration unit over one scaled measure."""
+        return self.concentration * self.length**dim
+
+    def measure(self, dim: int) -> float:
+        """m^dim of one scaled measure (m^2 in 2D, m^3 in 3D)."""
+        return self.length**dim
+
+    def current(self, dim: int) -> float:
+        """A (3D) or A per metre of depth (2D) of one scaled current."""
+        return self.current_density * self.length ** (dim - 1)
