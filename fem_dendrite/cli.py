@@ -86,10 +86,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
 # -- handlers -----------------------------------------------------------------------------------------------
 def _cmd_mesh(args) -> int:
-    from fem_dendrite import mesh
+    from mpi4py import MPI
 
-    spec = mesh.spec_from_cli(args)
-    mesh.generate_polycrystal(spec, args.out)
+    from fem_dendrite import mesh
+    from fem_dendrite.errors import UserError
+
+    try:
+        spec = mesh.spec_from_cli(args)
+        mesh.generate_polycrystal(spec, args.out, MPI.COMM_WORLD)
+    except UserError:
+        if MPI.COMM_WORLD.rank != 0:
+            return 2  # every rank sees the error; rank 0 reports it (one line)
+        raise
     return 0
 
 
@@ -97,8 +105,14 @@ def _cmd_mesh_info(args) -> int:
     from mpi4py import MPI
 
     from fem_dendrite import mesh
+    from fem_dendrite.errors import UserError
 
-    info = mesh.mesh_info(args.file, MPI.COMM_WORLD)
+    try:
+        info = mesh.mesh_info(args.file, MPI.COMM_WORLD)
+    except UserError:
+        if MPI.COMM_WORLD.rank != 0:
+            return 2  # every rank sees the error; rank 0 reports it (one line)
+        raise
     if MPI.COMM_WORLD.rank == 0:
         print(json.dumps(info, sort_keys=True))
     return 0

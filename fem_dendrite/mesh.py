@@ -656,6 +656,8 @@ def read_mesh(path, comm: MPI.Comm = MPI.COMM_WORLD) -> dolfinx.io.gmsh.MeshData
         gmsh.option.setNumber("General.Terminal", 0)
         gmsh.model.add("read")
         try:
+            if path.is_dir():
+                raise UserError(f"mesh file {path}: is a directory, expected a Gmsh .msh file")
             if not path.is_file():
                 raise UserError(f"mesh file not found: {path}")
             if path.suffix != ".msh":
