@@ -631,7 +631,8 @@ def _size_fields(spec: PolycrystalSpec, tess: _Tessellation, gb: list, scale: fl
                 fld.setNumber(f, "XYZ"[ax] + "Min", a / scale)
                 fld.setNumber(f, "XYZ"[ax] + "Max", b / scale)
         fld.setNumber(f, "VIn", r.size / scale)
-        fld.setNumber(f, "VOut", 1e22)
+        fld.setNumber(f, "VOut", max(h_grain, h_gb))
+        fld.setNumber(f, "Thickness", 2.0 * max(h_grain, h_gb))  # graded transition outside the region
         fields.append(f)
     top = fld.add("Min")
     fld.setNumbers(top, "FieldsList", fields)
