@@ -14,6 +14,7 @@ Gmsh runs on one rank only (it is not MPI aware); dolfinx distributes the mesh w
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,13 +127,21 @@ class PolycrystalSpec:
 
     @property
     def cell_sizes(self) -> tuple[float, float]:
-        """(h_grain, h_gb) in m, defaults filled in."""
+        """(h_grain, h_gb) in m, defaults filled in.
+
+        Defaults: h_grain = min(mean grain size, shortest domain edge) / 8; h_gb = h_grain / 2
+        (and at most half the GB strip width when strips are meshed).
+        """
         h_grain = self.h_grain
         if h_grain is None:
-            h_grain = self.grain_size / 8.0
+            h_grain = min(self.grain_size, min(self.size)) / 8.0
             if self.h_gb is not None:
                 h_grain = max(h_grain, self.h_gb)
-        h_gb = self.h_gb if self.h_gb is not None else h_grain / 2.0
+        h_gb = self.h_gb
+        if h_gb is None:
+            h_gb = h_grain / 2.0
+            if self.gb_strip_width is not None:
+                h_gb = min(h_gb, self.gb_strip_width / 2.0)
         return float(h_grain), float(h_gb)
 
     def validate(self) -> None:
@@ -142,7 +151,7 @@ class PolycrystalSpec:
         if len(self.size) != self.dim:
             raise UserError(f"size: expected {self.dim} edge lengths in m for dim={self.dim}, "
                             f"got {len(self.size)} ({' '.join(map(str, self.size))})")
-        if not all(isinstance(s, (int, float)) and math.isfinite(s) and s > 0 for s in self.size):
+        if not all(isinstance(s, numbers.Real) and math.isfinite(s) and s > 0 for s in self.size):
             raise UserError(f"size: expected positive edge lengths in m, got {tuple(self.size)!r}")
         if (self.grains is None) == (self.mean_grain_size is None):
             raise UserError("grains: give exactly one of grains (a count) and mean_grain_size (m)")
@@ -177,7 +186,8 @@ class PolycrystalSpec:
                             f"(more than {_MAX_CELLS:.0g}); use a larger cell size")
         if self.gb_strip_width is not None:
             if self.dim != 2:
-                raise UserError("gb_strip_width: explicit GB strips are only available in 2D (omit --gb-width for --dim 3)")
+                raise UserError("gb_strip_width: explicit GB strips are only available in 2D "
+                                "(omit --gb-width for --dim 3)")
             if self.gb_strip_width >= 0.5 * self.grain_size:
                 raise UserError(f"gb_strip_width: {self.gb_strip_width:g} m is too large for grains of mean size "
                                 f"{self.grain_size:g} m (must be below half the grain size)")
@@ -478,8 +488,8 @@ def _gmsh_polycrystal(spec: PolycrystalSpec, path: Path) -> None:
         gmsh.finalize()
 
 
-def _occ_points_lines(tess: _Tessellation, scale: float, edges) -> tuple[dict, dict]:
-    """OCC points for all vertices and lines for ``edges`` (pairs of vertex ids); shared by tag."""
+def _occ_lines(tess: _Tessellation, scale: float, edges) -> dict:
+    """OCC lines for ``edges`` (pairs of vertex ids) -> tag; end points shared between lines."""
     import gmsh
 
     occ = gmsh.model.occ
@@ -490,7 +500,7 @@ def _occ_points_lines(tess: _Tessellation, scale: float, edges) -> tuple[dict, d
     ln = {}
     for a, b in sorted(edges):
         ln[(a, b)] = occ.addLine(pt[a], pt[b])
-    return pt, ln
+    return ln
 
 
 def _loop(ids: list, ln: dict) -> int:
@@ -516,8 +526,7 @@ def _occ_grains(spec: PolycrystalSpec, tess: _Tessellation, scale: float) -> lis
     for _, _, ids in tess.faces:
         for u, v in zip(ids, ids[1:] + ids[:1]) if dim == 3 else [tuple(ids)]:
             edges.add(_edge_key(u, v))
-    _, ln = _occ_points_lines(tess, scale, edges)
-    ln = {k: t for k, t in ln.items()}
+    ln = _occ_lines(tess, scale, edges)
     if dim == 2:
         face_entity = [ln[_edge_key(*ids)] for _, _, ids in tess.faces]
         grains = [occ.addPlaneSurface([_loop(_cell_vertex_ids(tess, i), ln)]) for i in range(n)]
@@ -559,7 +568,7 @@ def _occ_strips(spec: PolycrystalSpec, tess: _Tessellation, scale: float) -> lis
         pts = [occ.addPoint(px / scale, py / scale, 0.0) for px, py in core]
         lines = [occ.addLine(pts[k], pts[(k + 1) % len(pts)]) for k in range(len(pts))]
         cores.append(occ.addPlaneSurface([occ.addCurveLoop(lines)]))
-    _, ln = _occ_points_lines(tess, scale, [k for k, is_gb in gb_edges.items() if is_gb])
+    ln = _occ_lines(tess, scale, [k for k, is_gb in gb_edges.items() if is_gb])
     gb_lines = [ln[k] for k in sorted(ln)]
     box = occ.addRectangle(0.0, 0.0, 0.0, *(np.asarray(spec.size) / scale))
     _, out_map = occ.fragment([(2, box)], [(2, c) for c in cores] + [(1, t) for t in gb_lines])
@@ -683,8 +692,10 @@ def read_mesh(path, comm: MPI.Comm = MPI.COMM_WORLD) -> dolfinx.io.gmsh.MeshData
         if comm.rank == 0:
             gmsh.finalize()
         raise UserError(error)
-    try:
+    try:  # what dolfinx.io.gmsh.read_from_msh does, on the model already loaded and checked above
         data = dolfinx.io.gmsh.model_to_mesh(gmsh.model if comm.rank == 0 else None, comm, 0, gdim=gdim)
+    except RuntimeError as err:  # raised on every rank (dolfinx broadcasts its checks)
+        raise UserError(f"mesh file {path}: {str(err).splitlines()[0]}") from None
     finally:
         if comm.rank == 0:
             gmsh.finalize()

@@ -3,6 +3,7 @@
 Reference values come from scipy (Voronoi ridges clipped to the box, half-space intersections of the
 bisectors), not from the mesh module. Tests marked ``mpi`` are also run on 2 ranks by ``make test``.
 """
+import dataclasses
 import json
 import math
 import os
@@ -66,7 +67,8 @@ def _exact_cells(points, size):
         for simplex in hull.simplices:
             p = verts[simplex]
             for k in range(dim):
-                if np.all(np.abs(p[:, k]) < 1e-12 * size[k]) or np.all(np.abs(p[:, k] - size[k]) < 1e-12 * size[k]):
+                tol = 1e-12 * size[k]
+                if np.all(np.abs(p[:, k]) < tol) or np.all(np.abs(p[:, k] - size[k]) < tol):
                     on_box += (np.linalg.norm(p[1] - p[0]) if dim == 2
                                else 0.5 * np.linalg.norm(np.cross(p[1] - p[0], p[2] - p[0])))
                     break
@@ -242,6 +244,10 @@ def test_conforming_boundary_and_gb_tags(which, mesh2d, mesh3d):
     for k, name in enumerate(fm.SIDE_NAMES[: 2 * tdim]):
         face = np.prod(np.delete(size, k // 2))
         assert _assemble(one * ds(fm.FACET_TAGS[name])) == pytest.approx(face, rel=1e-10), name
+        facets = ft.find(fm.FACET_TAGS[name])  # plating = x-min, counter = x-max, bottom = y-min, ...
+        coord = msh.geometry.x[entities_to_geometry(msh, tdim - 1, facets)][:, :, k // 2]
+        assert np.all(coord == (0.0 if k % 2 == 0 else size[k // 2])) or \
+            np.allclose(coord, 0.0 if k % 2 == 0 else size[k // 2], rtol=0, atol=1e-15 * size.max()), name
     assert _assemble(one * ufl.ds) == pytest.approx(2 * sum(np.prod(np.delete(size, k)) for k in range(tdim)),
                                                     rel=1e-10)
     # GB facets: two neighbouring cells with different grain tags
@@ -286,7 +292,7 @@ def test_same_seed_same_mesh_other_seed_other_mesh(tmp_path):
     paths = [tmp_path / f"{k}.msh" for k in "abc"]
     fm.generate_polycrystal(spec, paths[0], MPI.COMM_SELF)
     fm.generate_polycrystal(spec, paths[1], MPI.COMM_SELF)
-    fm.generate_polycrystal(fm.PolycrystalSpec(**{**spec.__dict__, "seed": 12}), paths[2], MPI.COMM_SELF)
+    fm.generate_polycrystal(dataclasses.replace(spec, seed=12), paths[2], MPI.COMM_SELF)
     assert paths[0].read_bytes() == paths[1].read_bytes()
     a, b, c = (fm.read_mesh(p, MPI.COMM_SELF).mesh for p in paths)
     assert np.array_equal(a.geometry.x, b.geometry.x)
