@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 SPEC2 = fm.PolycrystalSpec(dim=2, size=(4e-6, 3e-6), grains=25, seed=3, h_grain=2e-7, h_gb=1e-7)
 SPEC3 = fm.PolycrystalSpec(dim=3, size=(2e-6, 1.6e-6, 1.2e-6), grains=10, seed=5, h_grain=3e-7, h_gb=2e-7)
+# (axis, side) of the domain faces in this order: plating = x-min, counter = x-max, bottom = y-min, ...
+SIDES = ("plating", "counter", "bottom", "top", "back", "front")
 STRIP_W = 1e-7
 SPEC_STRIP = fm.PolycrystalSpec(dim=2, size=(3e-6, 3e-6), grains=12, seed=2, lloyd_iterations=5,
                                 h_grain=2e-7, h_gb=5e-8, gb_strip_width=STRIP_W)
@@ -148,6 +150,11 @@ def mesh_strip(tmp_path_factory):
     return _make(tmp_path_factory, SPEC_STRIP, "strip2d.msh")
 
 
+def test_tag_constants():
+    assert fm.FACET_TAGS == {"plating": 1, "counter": 2, "bottom": 3, "top": 4, "back": 5, "front": 6, "gb": 10}
+    assert fm.GB_STRIP_TAG == 1000
+
+
 # -- spec ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, field", [
     (dict(dim=2, size=(1e-6, 1e-6), grains=0), "grains"),
@@ -234,14 +241,14 @@ def test_conforming_boundary_and_gb_tags(which, mesh2d, mesh3d):
     msh.topology.create_connectivity(tdim - 1, tdim)
     ext = exterior_facet_indices(msh.topology)
     ft = md.facet_tags
-    side_tags = [fm.FACET_TAGS[s] for s in fm.SIDE_NAMES[: 2 * tdim]]
+    side_tags = [fm.FACET_TAGS[s] for s in SIDES[: 2 * tdim]]
     tagged_ext = np.isin(ft.indices, ext)
     assert set(np.unique(ft.values[tagged_ext])) <= set(side_tags)
     assert np.all(np.isin(ext, ft.indices[np.isin(ft.values, side_tags)]))  # every exterior facet is tagged
     ds = ufl.Measure("ds", domain=msh, subdomain_data=ft)
     one = fem.Constant(msh, 1.0)
     size = np.asarray(spec.size)
-    for k, name in enumerate(fm.SIDE_NAMES[: 2 * tdim]):
+    for k, name in enumerate(SIDES[: 2 * tdim]):
         face = np.prod(np.delete(size, k // 2))
         assert _assemble(one * ds(fm.FACET_TAGS[name])) == pytest.approx(face, rel=1e-10), name
         facets = ft.find(fm.FACET_TAGS[name])  # plating = x-min, counter = x-max, bottom = y-min, ...
