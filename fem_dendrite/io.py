@@ -1,0 +1,244 @@
+"""Run outputs: VTX series (ParaView), snapshots for `render`, probe histories, summary, checkpoints.
+
+All files are written by rank 0 (VTX by ADIOS2, collectively); every scalar comes from an allreduce.
+Fields are written in SI units on SI coordinates (m).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import ufl
+from dolfinx import fem, geometry
+from dolfinx.io import VTXWriter
+from mpi4py import MPI
+
+PROBE_COLUMNS = ["time_s", "dt_s", "metal_measure", "na_ion_amount_mol", "counter_ion_flux_mol_s",
+                 "plating_current_A", "mean_current_density_A_m2", "cell_voltage_V"]
+
+
+@contextlib.contextmanager
+def si_coordinates(msh, length_scale: float):
+    """Temporarily put the (scaled) mesh geometry in metres for writing."""
+    msh.geometry.x[:] *= length_scale
+    try:
+        yield
+    finally:
+        msh.geometry.x[:] /= length_scale
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class OutputFields:
+    """SI copies of the fields for output: P1 (eta, c, phi) and DG0 (current density and extras)."""
+
+    def __init__(self, problem, extra_cell_fields=None):
+        self.problem = problem
+        sc = problem.scales
+        msh = problem.mesh
+        dim = problem.dim
+        V = fem.functionspace(msh, ("Lagrange", 1))
+        self.point = {"eta": fem.Function(V, name="eta"),
+                      "c": fem.Function(V, name="c_mol_m3"),
+                      "phi": fem.Function(V, name="phi_V")}
+        self._point_scale = {"eta": 1.0, "c": sc.concentration, "phi": sc.potential}
+        W = fem.functionspace(msh, ("DG", 0, (dim,)))
+        Q = fem.functionspace(msh, ("DG", 0))
+        current = -problem.conductivity * ufl.grad(problem.phi) * sc.current_density
+        self.cell = {"current_density": fem.Function(W, name="current_density_A_m2"),
+                     "current_density_magnitude": fem.Function(Q, name="current_density_magnitude_A_m2")}
+        self._cell_expr = {
+            "current_density": fem.Expression(current, W.element.interpolation_points),
+            "current_density_magnitude": fem.Expression(ufl.sqrt(ufl.inner(current, current)),
+                                                        Q.element.interpolation_points)}
+        for name, (expr, space_shape) in (extra_cell_fields or {}).items():
+            space = fem.functionspace(msh, ("DG", 0, space_shape) if space_shape else ("DG", 0))
+            self.cell[name] = fem.Function(space, name=name)
+            self._cell_expr[name] = fem.Expression(expr, space.element.interpolation_points)
+
+    def update(self) -> None:
+        p = self.problem
+        for name, src in (("eta", p.eta), ("c", p.c), ("phi", p.phi)):
+            self.point[name].x.array[:] = src.x.array * self._point_scale[name]
+        for name, expr in self._cell_expr.items():
+            self.cell[name].interpolate(expr)
+
+    def cell_max(self, name: str) -> float:
+        f = self.cell[name]
+        local = np.max(np.abs(f.x.array[: f.function_space.dofmap.index_map.size_local * f.function_space.dofmap.index_map_bs]), initial=0.0)
+        return self.problem.comm.allreduce(float(local), op=MPI.MAX)
+
+
+class FieldWriter:
+    """VTX series (fields*.bp, cells*.bp) and snapshot .npz files for rendering."""
+
+    def __init__(self, out: Path, outputs: OutputFields, segment: int, gb_segments: np.ndarray | None):
+        self.out = out
+        self.outputs = outputs
+        self.comm = outputs.problem.comm
+        suffix = "" if segment == 0 else f"_{segment}"
+        msh = outputs.problem.mesh
+        self.vtx = [VTXWriter(self.comm, out / f"fields{suffix}.bp", list(outputs.point.values()), engine="BP4"),
+                    VTXWriter(self.comm, out / f"cells{suffix}.bp", list(outputs.cell.values()), engine="BP4")]
+        (out / "snapshots").mkdir(exist_ok=True) if self.comm.rank == 0 else None
+        self._cells_local = msh.topology.index_map(msh.topology.dim).size_local
+        self.gb_segments = gb_segments
+
+    def write(self, t_s: float, index: int) -> None:
+        self.outputs.update()
+        L0 = self.outputs.problem.scales.length
+        with si_coordinates(self.outputs.problem.mesh, L0):
+            for writer in self.vtx:
+                writer.write(t_s)
+            self._snapshot(t_s, index)
+
+    def _snapshot(self, t_s: float, index: int) -> None:
+        """Gather owned cells (vertex coordinates repeated per cell) and field values onto rank 0."""
+        prob = self.outputs.problem
+        msh = prob.mesh
+        n = self._cells_local
+        geo = msh.geometry.dofmap[:n]
+        coords = msh.geometry.x[geo]  # (n, nv, 3)
+        dofs = prob.V.dofmap.list[:n]
+        point = {k: f.x.array[dofs] for k, f in self.outputs.point.items()}
+        cell = {}
+        for k, f in self.outputs.cell.items():
+            bs = f.function_space.dofmap.index_map_bs
+            cell[k] = f.x.array.reshape(-1, bs)[f.function_space.dofmap.list[:n, 0]]
+        gathered = self.comm.gather((coords, point, cell), root=0)
+        if self.comm.rank == 0:
+            data = {"time_s": t_s, "coords": np.concatenate([g[0] for g in gathered])}
+            for k in point:
+                data[f"point_{k}"] = np.concatenate([g[1][k] for g in gathered])
+            for k in cell:
+                data[f"cell_{k}"] = np.concatenate([g[2][k] for g in gathered])
+            if self.gb_segments is not None:
+                data["gb_segments"] = self.gb_segments
+            tmp = self.out / "snapshots" / f"snap_{index:05d}.tmp.npz"
+            np.savez_compressed(tmp, **data)
+            os.replace(tmp, self.out / "snapshots" / f"snap_{index:05d}.npz")
+
+    def close(self) -> None:
+        for writer in self.vtx:
+            writer.close()
+
+
+class PointProbes:
+    """Field values at fixed points, evaluated on whichever rank owns the point."""
+
+    def __init__(self, msh, points_scaled: np.ndarray):
+        self.comm = msh.comm
+        self.points = np.zeros((len(points_scaled), 3))
+        if len(points_scaled):
+            self.points[:, : points_scaled.shape[1]] = points_scaled
+        tree = geometry.bb_tree(msh, msh.topology.dim)
+        candidates = geometry.compute_collisions_points(tree, self.points)
+        colliding = geometry.compute_colliding_cells(msh, candidates, self.points)
+        n_local = msh.topology.index_map(msh.topology.dim).size_local
+        self.cells = np.full(len(self.points), -1, dtype=np.int32)
+        for i in range(len(self.points)):
+            links = colliding.links(i)
+            links = links[links < n_local]
+            if len(links):
+                self.cells[i] = links[0]
+        found = np.where(self.cells >= 0, self.comm.rank, self.comm.size)
+        self.owner = self.comm.allreduce(found, op=MPI.MIN)
+        missing = np.where(self.owner == self.comm.size)[0]
+        if len(missing):
+            raise ValueError(f"probe points {missing.tolist()} lie outside the mesh")
+
+    def evaluate(self, functions: dict) -> dict:
+        """{name: array of values at the points} (identical on all ranks)."""
+        out = {}
+        mine = self.owner == self.comm.rank
+        for name, f in functions.items():
+            values = np.zeros(len(self.points))
+            if mine.any():
+                values[mine] = f.eval(self.points[mine], self.cells[mine])[:, 0]
+            out[name] = self.comm.allreduce(values, op=MPI.SUM)
+        return out
+
+
+class ProbeLog:
+    """probes.csv: one row per accepted step (rank 0 writes)."""
+
+    def __init__(self, path: Path, comm, dim: int, point_columns: list[str], resume_time_s: float | None):
+        self.path = path
+        self.comm = comm
+        self.columns = PROBE_COLUMNS + point_columns
+        if comm.rank != 0:
+            return
+        if resume_time_s is not None and path.exists():
+            rows = list(csv.reader(line for line in path.read_text().splitlines() if not line.startswith("#")))
+            header, body = rows[0], rows[1:]
+            keep = [r for r in body if float(r[0]) <= resume_time_s * (1 + 1e-12)]
+            self._write_all(header, keep, dim)
+        else:
+            self._write_all(self.columns, [], dim)
+
+    def _write_all(self, header, rows, dim):
+        unit = "per metre of depth (2D)" if dim == 2 else "3D"
+        with open(self.path, "w", newline="") as fh:
+            fh.write(f"# fem-dendrite probes; amounts, currents and measures are {unit}: metal_measure m^{dim}, "
+                     f"na_ion_amount_mol mol{'/m' if dim == 2 else ''}, counter_ion_flux_mol_s "
+                     f"mol/s{'/m' if dim == 2 else ''}, plating_current_A A{'/m' if dim == 2 else ''}\n")
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+    def append(self, row: dict) -> None:
+        if self.comm.rank == 0:
+            with open(self.path, "a", newline="") as fh:
+                csv.writer(fh).writerow([f"{row[c]:.10g}" for c in self.columns])
+
+
+def read_probes(path) -> dict:
+    """probes.csv as {column: numpy array}."""
+    lines = [line for line in Path(path).read_text().splitlines() if not line.startswith("#")]
+    rows = list(csv.reader(lines))
+    header, body = rows[0], np.array(rows[1:], dtype=float).reshape(-1, len(rows[0]))
+    return {name: body[:, i] for i, name in enumerate(header)}
+
+
+def write_json(path: Path, data: dict, comm) -> None:
+    if comm.rank == 0:
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+# -- checkpoints ------------------------------------------------------------------------------------------------------
+def save_checkpoint(folder: Path, comm, arrays: dict, meta: dict) -> None:
+    """Per-rank field arrays plus rank-0 metadata (state.npz is written last: it marks a complete checkpoint)."""
+    if comm.rank == 0:
+        folder.mkdir(parents=True, exist_ok=True)
+    comm.barrier()
+    tmp = folder / f"fields_r{comm.rank}.tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, folder / f"fields_r{comm.rank}.npz")
+    comm.barrier()
+    if comm.rank == 0:
+        tmp = folder / "state.tmp.npz"
+        np.savez(tmp, meta=json.dumps({**meta, "ranks": comm.size}))
+        os.replace(tmp, folder / "state.npz")
+    comm.barrier()
+
+
+def load_checkpoint(folder: Path, comm) -> tuple[dict, dict] | None:
+    state = folder / "state.npz"
+    if not state.exists():
+        return None
+    meta = json.loads(str(np.load(state)["meta"]))
+    if meta["ranks"] != comm.size:
+        from fem_dendrite.errors import UserError
+        raise UserError(f"--resume: the checkpoint in {folder} was written on {meta['ranks']} ranks; "
+                        f"resume it with mpiexec -n {meta['ranks']}")
+    with np.load(folder / f"fields_r{comm.rank}.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    return arrays, meta

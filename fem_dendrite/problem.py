@@ -1,0 +1,360 @@
+"""The coupled problem: unknowns (eta, c, phi[, u]), boundary conditions, the monolithic blocked residual and the
+PETSc SNES that solves one backward-Euler step.
+
+Everything here is in scaled units (fem_dendrite.scaling); SI only enters through `Scales`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import ufl
+from dolfinx import fem, mesh as dmesh
+from dolfinx.fem.petsc import NonlinearProblem
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from fem_dendrite import materials
+from fem_dendrite.errors import ConvergenceError
+from fem_dendrite.physics import electrochemistry as ec
+from fem_dendrite.scaling import Scales
+
+SNES_PREFIX = "fem_dendrite_coupled_"
+FACET_TAGS = {"plating": 1, "counter": 2, "bottom": 3, "top": 4, "back": 5, "front": 6, "gb": 10}
+
+
+@dataclass
+class Domain:
+    """The mesh and what the microstructure puts on it (lengths in scaled units, L0 = 1 um)."""
+
+    mesh: dmesh.Mesh
+    cell_tags: dmesh.MeshTags | None
+    facet_tags: dmesh.MeshTags
+    beta: fem.Function  # GB indicator, 1 on GBs, 0 in grains
+    size: tuple  # scaled box edge lengths
+
+
+@dataclass
+class ScaledCoefficients:
+    """Scaled coefficients of eqs. 1-3 (dolfinx Constants unless compile-time)."""
+
+    interface_mobility: fem.Constant
+    barrier_height: fem.Constant
+    gradient_coefficient: fem.Constant
+    anisotropy_strength: float
+    anisotropy_mode: int
+    reaction_rate: fem.Constant
+    transfer_coefficient: float
+    charge_number: float
+    equilibrium_potential: fem.Constant
+    site_ratio: float  # c_s / c0
+
+
+def scaled_coefficients(cfg, scales: Scales, msh) -> ScaledCoefficients:
+    e = cfg.electrochemistry
+
+    def const(v):
+        return fem.Constant(msh, PETSc.ScalarType(v))
+
+    return ScaledCoefficients(
+        interface_mobility=const(float(e.interface_mobility) / scales.mobility),
+        barrier_height=const(float(e.barrier_height) / scales.energy_density),
+        gradient_coefficient=const(float(e.gradient_coefficient) / scales.gradient_coefficient),
+        anisotropy_strength=float(e.anisotropy_strength),
+        anisotropy_mode=int(float(e.anisotropy_mode)) if msh.geometry.dim >= 2 else 0,
+        reaction_rate=const(float(e.reaction_rate) * scales.time),
+        transfer_coefficient=float(e.transfer_coefficient),
+        charge_number=float(e.charge_number),
+        equilibrium_potential=const(float(e.equilibrium_potential) / scales.potential),
+        site_ratio=float(e.metal_site_density) / float(e.ion_concentration),
+    )
+
+
+def reaction_dominance(cfg, overpotential_V: float) -> float:
+    """Lambda = L_eta exp(alpha n F |eta_a| / RT) / (L_sigma W): reaction rate over the double-well relaxation rate.
+
+    Lambda >> 1: the reaction outruns the double well and no sharp interface forms (MODEL.md, pitfalls).
+    """
+    e = cfg.electrochemistry
+    f = float(e.charge_number) * 96485.33212 / (8.314462618 * float(e.temperature))
+    return (float(e.reaction_rate) * math.exp(float(e.transfer_coefficient) * f * abs(overpotential_V))
+            / (float(e.interface_mobility) * float(e.barrier_height)))
+
+
+def applied_current_density(cfg, t_s: float) -> float:
+    """Signed current density (A/m^2) leaving the domain through the plating electrode at time t (s).
+
+    Positive while plating, negative while stripping; ramp: j0 + rate t.
+    """
+    el = cfg.electrode
+    j = float(el.current_density)
+    if el.control == "ramp":
+        j += float(el.current_ramp_rate) * t_s
+    return j if el.direction == "plating" else -j
+
+
+def plating_potential(cfg) -> float:
+    """Potential (V) of the plating electrode under potentiostatic control (counter electrode at 0 V)."""
+    v = float(cfg.electrode.voltage)
+    return -v if cfg.electrode.direction == "plating" else v
+
+
+class CoupledProblem:
+    """Backward-Euler step of the coupled phase-field / Na+ / potential (/ mechanics) system, solved by SNES."""
+
+    def __init__(self, cfg, domain: Domain, scales: Scales, mechanics=None):
+        self.cfg = cfg
+        self.domain = domain
+        self.scales = scales
+        msh = domain.mesh
+        self.mesh = msh
+        self.comm = msh.comm
+        self.dim = msh.geometry.dim
+        self.p = scaled_coefficients(cfg, scales, msh)
+        self.dt = fem.Constant(msh, PETSc.ScalarType(cfg.time.initial_step_s / scales.time))
+        self.applied_current = fem.Constant(msh, PETSc.ScalarType(0.0))  # scaled, + = leaving through plating
+
+        # one P1 space object per field: dolfinx assigns a Dirichlet condition to the block whose space it was made on
+        self.spaces = {name: fem.functionspace(msh, ("Lagrange", 1)) for name in ("eta", "c", "phi")}
+        self.V = self.spaces["eta"]
+        self.eta, self.c, self.phi = (fem.Function(self.spaces[n], name=n) for n in ("eta", "c", "phi"))
+        self.eta_old, self.c_old, self.phi_old = (fem.Function(self.spaces[n], name=n + "_old")
+                                                  for n in ("eta", "c", "phi"))
+        self.fields = [self.eta, self.c, self.phi]
+        self.old_fields = [self.eta_old, self.c_old, self.phi_old]
+
+        q, r, s = (ufl.TestFunction(self.spaces[n]) for n in ("eta", "c", "phi"))
+        self.dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": cfg.solver.quadrature_degree})
+        self.ds = ufl.Measure("ds", domain=msh, subdomain_data=domain.facet_tags)
+
+        m = cfg.materials
+        rule = m.mixing_rule
+        beta = domain.beta
+        self.diffusivity = materials.mix(
+            float(m.metal.diffusivity) / scales.diffusivity, float(m.electrolyte.diffusivity) / scales.diffusivity,
+            float(m.grain_boundary.diffusivity) / scales.diffusivity, self.eta, beta, rule)
+        self.conductivity = materials.mix(
+            float(m.metal.conductivity) / scales.conductivity, float(m.electrolyte.conductivity) / scales.conductivity,
+            float(m.grain_boundary.conductivity) / scales.conductivity, self.eta, beta, rule)
+
+        self.mechanics = mechanics
+        mech_force = None
+        if mechanics is not None:
+            mechanics.attach(self)
+            mech_force = mechanics.phase_driving_force()
+        freeze = mechanics is not None and cfg.mechanics.freeze_phase
+
+        if freeze:
+            F_eta = ((self.eta - self.eta_old) / self.dt) * q * self.dx
+        else:
+            F_eta = ec.phase_field_residual(self.eta, self.eta_old, q, self.dt, self.c, self.phi, self.p, self.dx,
+                                            mechanical_force=mech_force)
+        F_c = ec.ion_transport_residual(self.c, self.c_old, r, self.dt, self.eta, self.eta_old, self.phi,
+                                        self.diffusivity, self.p, self.dx)
+        F_phi = ec.charge_residual(self.phi, s, self.dt, self.eta, self.eta_old, self.conductivity, self.p, self.dx)
+        self.galvanostatic = cfg.electrode.control in ("galvanostatic", "ramp")
+        if self.galvanostatic:
+            F_phi = F_phi + self.applied_current * s * self.ds(FACET_TAGS["plating"])
+        self.residuals = [F_eta, F_c, F_phi]
+        unknowns = [self.eta, self.c, self.phi]
+        if mechanics is not None:
+            self.residuals.append(mechanics.residual())
+            unknowns.append(mechanics.u)
+        self.unknowns = unknowns
+
+        self.bcs = self._boundary_conditions()
+        if mechanics is not None:
+            self.bcs += mechanics.boundary_conditions()
+
+        options = {k: v for k, v in cfg.solver.petsc.items()}
+        options.setdefault("snes_max_it", cfg.solver.max_iterations)
+        options.setdefault("snes_rtol", cfg.solver.rtol)
+        options.setdefault("snes_atol", cfg.solver.atol)
+        options.setdefault("snes_stol", cfg.solver.stol)
+        options.setdefault("snes_error_if_not_converged", False)
+        self.nonlinear = NonlinearProblem(self.residuals, self.unknowns, bcs=self.bcs,
+                                          petsc_options_prefix=SNES_PREFIX, petsc_options=options)
+        self._flux_forms = None
+
+    # -- boundary conditions ---------------------------------------------------------------------------------------
+    def _facet_dofs(self, name: str, V=None):
+        V = self.V if V is None else V
+        tags = self.domain.facet_tags
+        return fem.locate_dofs_topological(V, self.dim - 1, tags.find(FACET_TAGS[name]))
+
+    def _boundary_conditions(self):
+        c_space, phi_space = self.spaces["c"], self.spaces["phi"]
+        bcs = [fem.dirichletbc(PETSc.ScalarType(1.0), self._facet_dofs("counter", c_space), c_space),  # Na+ source
+               fem.dirichletbc(PETSc.ScalarType(0.0), self._facet_dofs("counter", phi_space), phi_space)]
+        if not self.galvanostatic:
+            self.plating_potential = fem.Constant(self.mesh, PETSc.ScalarType(
+                plating_potential(self.cfg) / self.scales.potential))
+            bcs.append(fem.dirichletbc(self.plating_potential, self._facet_dofs("plating", phi_space), phi_space))
+        return bcs
+
+    # -- initial state ---------------------------------------------------------------------------------------------
+    def interface_length(self) -> float:
+        """l0 = sqrt(kappa0 / (2 W)) (scaled): the equilibrium profile is eta = 1 / (1 + exp(d / l0))."""
+        return math.sqrt(float(self.p.gradient_coefficient.value) / (2.0 * float(self.p.barrier_height.value)))
+
+    def initial_phase(self, x: np.ndarray) -> np.ndarray:
+        """Equilibrium-profile metal: a (perturbed) layer on the plating electrode united with the nuclei."""
+        L0 = self.scales.length
+        ini = self.cfg.initial
+        l0 = self.interface_length()
+        thickness = float(ini.layer_thickness) / L0
+        distance = np.full(x.shape[1], np.inf)
+        if thickness > 0:
+            amplitude = float(ini.perturbation_amplitude) / L0
+            wavelength = float(ini.perturbation_wavelength) / L0
+            front = thickness + amplitude * np.cos(2.0 * np.pi * x[1] / wavelength)
+            distance = x[0] - front
+        for nucleus in ini.nuclei:
+            center = np.asarray(nucleus.center.value, dtype=float) / L0
+            r = np.sqrt(sum((x[i] - center[i]) ** 2 for i in range(self.dim)))
+            distance = np.minimum(distance, r - float(nucleus.radius) / L0)
+        return 0.5 * (1.0 - np.tanh(np.clip(distance, -50 * l0, 50 * l0) / (2.0 * l0)))
+
+    def set_initial_state(self) -> None:
+        self.eta.interpolate(self.initial_phase)
+        self.c.x.array[:] = 1.0
+        if self.galvanostatic:
+            self.phi.x.array[:] = 0.0
+        else:
+            phi_p = float(self.plating_potential.value)
+            Lx = self.domain.size[0]
+            self.phi.interpolate(lambda x: phi_p * (1.0 - x[0] / Lx))
+        if self.mechanics is not None:
+            self.mechanics.set_initial_state()
+        for new, old in zip(self.fields, self.old_fields):
+            old.x.array[:] = new.x.array
+
+    # -- one step --------------------------------------------------------------------------------------------------
+    def set_time(self, t_s: float, dt_s: float) -> None:
+        """Prepare the step t -> t + dt (SI seconds): step size and the applied current at the new time."""
+        self.dt.value = dt_s / self.scales.time
+        if self.galvanostatic:
+            self.applied_current.value = applied_current_density(self.cfg, t_s + dt_s) / self.scales.current_density
+
+    def solve(self) -> tuple[int, int]:
+        """Newton (SNES) on the coupled step; returns (Newton iterations, linear iterations).
+
+        Raises ConvergenceError when SNES diverges or the iterate is not finite.
+        """
+        snes = self.nonlinear.solver
+        self.nonlinear.solve()
+        reason = snes.getConvergedReason()
+        its, lin = snes.getIterationNumber(), snes.getLinearSolveIterations()
+        finite = all(np.isfinite(f.x.array).all() for f in self.unknowns)
+        finite = self.comm.allreduce(finite, op=MPI.LAND)
+        if reason <= 0 or not finite:
+            raise ConvergenceError(f"SNES did not converge (reason {reason}, {its} iterations"
+                                   f"{', non-finite iterate' if not finite else ''})")
+        return its, lin
+
+    def max_phase_change(self) -> float:
+        local = np.max(np.abs(self.eta.x.array - self.eta_old.x.array), initial=0.0)
+        return self.comm.allreduce(float(local), op=MPI.MAX)
+
+    def accept(self) -> None:
+        if self.mechanics is not None:
+            self.mechanics.accept()
+        for new, old in zip(self.fields, self.old_fields):
+            old.x.array[:] = new.x.array
+
+    def reject(self) -> None:
+        """Restore the last accepted state: a rejected step leaves no trace."""
+        for new, old in zip(self.fields, self.old_fields):
+            new.x.array[:] = old.x.array
+        if self.mechanics is not None:
+            self.mechanics.reject()
+
+    # -- balances (consistent fluxes from the assembled residual) ----------------------------------------------------
+    def _indicator(self, space, facet_name: str) -> fem.Function:
+        w = fem.Function(space)
+        w.x.array[self._facet_dofs(facet_name, space)] = 1.0
+        w.x.scatter_forward()
+        return w
+
+    def _build_flux_forms(self):
+        eta_space, c_space, phi_space = (self.spaces[n] for n in ("eta", "c", "phi"))
+        q, r, s = (ufl.TestFunction(self.spaces[n]) for n in ("eta", "c", "phi"))
+        F_c = ec.ion_transport_residual(self.c, self.c_old, r, self.dt, self.eta, self.eta_old, self.phi,
+                                        self.diffusivity, self.p, self.dx)
+        F_phi = ec.charge_residual(self.phi, s, self.dt, self.eta, self.eta_old, self.conductivity, self.p, self.dx)
+        w_c = self._indicator(c_space, "counter")
+        w_pc = self._indicator(phi_space, "counter")
+        w_pp = self._indicator(phi_space, "plating")
+        h_eta = materials.interpolation(self.eta)
+        self._flux_forms = {
+            "counter_ion_flux": fem.form(ufl.replace(F_c, {r: w_c})),
+            "counter_current": fem.form(ufl.replace(F_phi, {s: w_pc})),
+            "plating_current": fem.form(-ufl.replace(F_phi, {s: w_pp})),
+            "metal_measure": fem.form(h_eta * self.dx),
+            "phase_integral": fem.form(self.eta * self.dx),
+            "ion_amount": fem.form(self.c * self.dx),
+            "plating_measure": fem.form(fem.Constant(self.mesh, PETSc.ScalarType(1.0)) * self.ds(FACET_TAGS["plating"])),
+        }
+
+    def integrals(self) -> dict:
+        """Global integrals and boundary fluxes in scaled units (allreduced; identical on every rank).
+
+        counter_ion_flux: Na+ entering through the counter electrode; counter_current: current entering there;
+        plating_current: current leaving through the plating electrode (from the residual tested with the
+        electrode's indicator function, so the discrete balances close exactly).
+        """
+        if self._flux_forms is None:
+            self._build_flux_forms()
+        return {name: self.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+                for name, form in self._flux_forms.items()}
+
+
+    # -- diagnostics -------------------------------------------------------------------------------------------------
+    def cell_voltage(self) -> float:
+        """Mean potential of the plating electrode against the counter electrode (scaled)."""
+        if not self.galvanostatic:
+            return float(self.plating_potential.value)
+        if not hasattr(self, "_voltage_forms"):
+            ds = self.ds(FACET_TAGS["plating"])
+            self._voltage_forms = (fem.form(self.phi * ds),
+                                   fem.form(fem.Constant(self.mesh, PETSc.ScalarType(1.0)) * ds))
+        num, den = (self.comm.allreduce(fem.assemble_scalar(f), op=MPI.SUM) for f in self._voltage_forms)
+        return num / den
+
+    def dendrite_tip(self, threshold: float = 0.5) -> tuple[float, np.ndarray]:
+        """Furthest metal (eta > threshold) from the plating electrode x = 0: (depth, position), scaled."""
+        x = self.V.tabulate_dof_coordinates()
+        n = self.V.dofmap.index_map.size_local
+        metal = np.where(self.eta.x.array[:n] > threshold)[0]
+        local = (float(x[metal, 0].max()), self.comm.rank) if len(metal) else (-np.inf, self.comm.rank)
+        depth, owner = self.comm.allreduce(local, op=MPI.MAXLOC)
+        tip = x[metal[np.argmax(x[metal, 0])], : self.dim] if (self.comm.rank == owner and len(metal)) else None
+        tip = self.comm.bcast(tip, root=owner)
+        if not np.isfinite(depth):
+            return 0.0, np.zeros(self.dim)
+        return depth, np.asarray(tip)
+
+    def short_circuit(self) -> bool:
+        """Metal (eta > 0.5) reaches the counter electrode (within one interface length)."""
+        depth, _ = self.dendrite_tip()
+        return depth >= self.domain.size[0] - 2.0 * self.interface_length()
+
+    # -- checkpoint --------------------------------------------------------------------------------------------------
+    def arrays(self) -> dict:
+        data = {f"field_{f.name}": f.x.array.copy() for f in self.fields + self.old_fields}
+        data["dof_coordinates"] = self.V.tabulate_dof_coordinates()
+        if self.mechanics is not None:
+            data.update({f"mech_{k}": v for k, v in self.mechanics.arrays().items()})
+        return data
+
+    def set_arrays(self, data: dict) -> None:
+        from fem_dendrite.errors import UserError
+
+        coords = self.V.tabulate_dof_coordinates()
+        if data["dof_coordinates"].shape != coords.shape or not np.allclose(data["dof_coordinates"], coords):
+            raise UserError("--resume: the checkpoint does not match this mesh/partition (same mesh, same ranks?)")
+        for f in self.fields + self.old_fields:
+            f.x.array[:] = data[f"field_{f.name}"]
+        if self.mechanics is not None:
+            self.mechanics.set_arrays({k[5:]: v for k, v in data.items() if k.startswith("mech_")})
