@@ -149,8 +149,9 @@ class PointProbes:
             links = links[links < n_local]
             if len(links):
                 self.cells[i] = links[0]
-        found = np.where(self.cells >= 0, self.comm.rank, self.comm.size)
-        self.owner = self.comm.allreduce(found, op=MPI.MIN)
+        found = np.where(self.cells >= 0, self.comm.rank, self.comm.size).astype(np.int64)
+        self.owner = np.empty_like(found)
+        self.comm.Allreduce(found, self.owner, op=MPI.MIN)
         missing = np.where(self.owner == self.comm.size)[0]
         if len(missing):
             raise ValueError(f"probe points {missing.tolist()} lie outside the mesh")
@@ -163,7 +164,8 @@ class PointProbes:
             values = np.zeros(len(self.points))
             if mine.any():
                 values[mine] = f.eval(self.points[mine], self.cells[mine])[:, 0]
-            out[name] = self.comm.allreduce(values, op=MPI.SUM)
+            out[name] = np.empty_like(values)
+            self.comm.Allreduce(values, out[name], op=MPI.SUM)
         return out
 
 

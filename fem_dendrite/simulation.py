@@ -60,8 +60,9 @@ def build_domain(cfg, msh_path: Path, comm, scales: Scales) -> tuple[Domain, np.
     segments = getattr(mesh_mod, "gb_segments", getattr(mesh_mod, "_gb_segments", None))(meshdata) \
         if cfg.mesh.dim == 2 else None
     x = msh.geometry.x
-    lo = comm.allreduce(x.min(axis=0), op=MPI.MIN)
-    hi = comm.allreduce(x.max(axis=0), op=MPI.MAX)
+    lo, hi = np.empty(3), np.empty(3)
+    comm.Allreduce(x.min(axis=0), lo, op=MPI.MIN)
+    comm.Allreduce(x.max(axis=0), hi, op=MPI.MAX)
     size = tuple((hi - lo)[: cfg.mesh.dim])
     msh.geometry.x[:] /= scales.length
     domain = Domain(msh, meshdata.cell_tags, meshdata.facet_tags, beta,
