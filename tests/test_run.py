@@ -1,0 +1,131 @@
+"""Time stepping and a complete (tiny) run: a Newton failure cuts dt and the step recovers with the state restored;
+dt below time.min_step_s stops with StepSizeTooSmall; `simulation.run` writes its documented outputs."""
+from __future__ import annotations
+
+import csv
+import json
+
+import fem_dendrite  # noqa: F401  (before dolfinx)
+import numpy as np
+import pytest
+from dolfinx import fem, mesh as dmesh
+from mpi4py import MPI
+
+from fem_dendrite import config, simulation
+from fem_dendrite.errors import ConvergenceError
+from fem_dendrite.io import PROBE_COLUMNS
+from fem_dendrite.problem import FACET_TAGS, CoupledProblem, Domain
+from fem_dendrite.scaling import Scales
+from fem_dendrite.timestepping import AdaptiveStepper, StepSizeTooSmall
+
+BASE = ["mechanics.enabled=false", "initial.nuclei=[]", "initial.layer_thickness=4.0e-7",
+        "initial.perturbation_amplitude=0.0", "electrode.voltage=0.1"]
+
+
+def strip_problem(overrides=(), length=1.2, height=0.12, nx=40, ny=4):
+    """Flat metal layer on the plating electrode of a 1D-like strip (scaled units, um)."""
+    cfg = config.load(None, BASE + list(overrides))
+    scales = Scales.from_config(cfg)
+    msh = dmesh.create_rectangle(MPI.COMM_SELF, [[0.0, 0.0], [length, height]], [nx, ny], dmesh.CellType.triangle)
+    fdim = msh.topology.dim - 1
+    facets, values = [], []
+    for name, where in [("plating", lambda x: np.isclose(x[0], 0.0)), ("counter", lambda x: np.isclose(x[0], length)),
+                        ("bottom", lambda x: np.isclose(x[1], 0.0)), ("top", lambda x: np.isclose(x[1], height))]:
+        found = dmesh.locate_entities_boundary(msh, fdim, where)
+        facets.append(found)
+        values.append(np.full(len(found), FACET_TAGS[name], np.int32))
+    facets, values = np.concatenate(facets), np.concatenate(values)
+    facets, unique = np.unique(facets, return_index=True)
+    tags = dmesh.meshtags(msh, fdim, facets, values[unique])
+    beta = fem.Function(fem.functionspace(msh, ("Lagrange", 1)))
+    problem = CoupledProblem(cfg, Domain(msh, None, tags, beta, (length, height)), scales)
+    problem.set_initial_state()
+    return cfg, problem
+
+
+def test_newton_failure_cuts_dt_and_recovers(monkeypatch):
+    cfg, problem = strip_problem(["time.initial_step_s=2.0e-3"])
+    initial = [f.x.array.copy() for f in problem.fields]
+    real_solve = problem.solve
+    calls = []
+
+    def flaky_solve():
+        calls.append(float(problem.dt.value) * problem.scales.time)
+        if len(calls) == 1:
+            problem.eta.x.array[:] = np.nan  # a diverged iterate: reject() must restore the last state
+            problem.c.x.array[:] = -1.0
+            raise ConvergenceError("forced failure")
+        return real_solve()
+
+    monkeypatch.setattr(problem, "solve", flaky_solve)
+    stepper = AdaptiveStepper(cfg.time)
+    result = stepper.advance(problem, 0.0)
+
+    dt0, cut = cfg.time.initial_step_s, cfg.time.cut_factor
+    assert result.rejected == 1
+    assert calls == pytest.approx([dt0, dt0 * cut], rel=1e-12)
+    assert result.dt_s == pytest.approx(dt0 * cut, rel=1e-12)
+    assert result.t_s == pytest.approx(dt0 * cut, rel=1e-12)
+    assert result.newton_iterations >= 1
+    # old fields are untouched by the failure; the new state is finite, physical and has moved (plating)
+    for old, ref in zip(problem.old_fields, initial):
+        np.testing.assert_array_equal(old.x.array, ref)
+    problem.accept()
+    for f in problem.fields:
+        assert np.isfinite(f.x.array).all()
+    assert problem.c.x.array.min() > 0.0
+    assert -0.05 <= problem.eta.x.array.min() and problem.eta.x.array.max() <= 1.05
+    assert np.abs(problem.eta.x.array - initial[0]).max() > 0.0
+
+
+def test_step_size_too_small_stops(monkeypatch):
+    cfg, problem = strip_problem(["time.initial_step_s=1.0e-3", "time.min_step_s=3.0e-4"])
+    calls = []
+
+    def failing_solve():
+        calls.append(float(problem.dt.value) * problem.scales.time)
+        raise ConvergenceError("forced failure")
+
+    monkeypatch.setattr(problem, "solve", failing_solve)
+    stepper = AdaptiveStepper(cfg.time)
+    with pytest.raises(StepSizeTooSmall, match="min_step_s"):
+        stepper.advance(problem, 0.0)
+    # 1e-3 fails -> 5e-4 fails -> 2.5e-4 < 3e-4: stop without trying it
+    assert calls == pytest.approx([1.0e-3, 5.0e-4], rel=1e-12)
+    assert np.isfinite(problem.eta.x.array).all()
+
+
+def test_tiny_run_writes_documented_outputs(tmp_path):
+    cfg = config.load(None, [
+        "mechanics.enabled=false", "mesh.size_m=[5.0e-7, 5.0e-7]", "mesh.grains=2", "mesh.lloyd_iterations=0",
+        "mesh.cell_size_grain_m=6.0e-8", "mesh.cell_size_gb_m=6.0e-8", "mesh.cell_size_fine_m=6.0e-8",
+        "mesh.fine_band_m=0.0", "initial.nuclei=[]", "initial.layer_thickness=1.5e-7",
+        "output.probe_points_m=[[2.0e-7, 2.5e-7], [4.0e-7, 2.5e-7]]", "output.vtx=false",
+        "time.end_s=4.0e-3", "time.initial_step_s=1.0e-3", "time.max_step_s=1.0e-3", "time.min_step_s=1.0e-6",
+        "electrode.voltage=0.1"])
+    out = tmp_path / "run"
+    summary = simulation.run(cfg, out, comm=MPI.COMM_SELF)
+
+    assert summary["status"] == "completed", summary
+    assert summary["steps"] == 4
+    assert summary["t_end_s"] == pytest.approx(4.0e-3, rel=1e-9)
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["status"] == "completed" and on_disk["steps"] == 4
+    assert 0.0 < on_disk["min_concentration"] <= 1.0 + 1e-9
+
+    lines = [line for line in (out / "probes.csv").read_text().splitlines() if not line.startswith("#")]
+    rows = list(csv.DictReader(lines))
+    header = lines[0].split(",")
+    assert header[: len(PROBE_COLUMNS)] == PROBE_COLUMNS
+    assert header[len(PROBE_COLUMNS):] == [f"{n}_p{i}" for i in range(2) for n in ("eta", "c", "phi")]
+    assert len(rows) == 5  # the initial state and 4 steps
+    times = [float(r["time_s"]) for r in rows]
+    assert times == pytest.approx([0.0, 1e-3, 2e-3, 3e-3, 4e-3], abs=1e-12)
+    for r in rows:
+        assert all(np.isfinite(float(v)) for v in r.values())
+        for i in range(2):
+            assert -0.05 <= float(r[f"eta_p{i}"]) <= 1.05
+    # plating at 0.1 V: the metal measure grows over the run
+    assert float(rows[-1]["metal_measure"]) > float(rows[0]["metal_measure"])
+    assert (out / "config.toml").exists()
+    assert config.load(out / "config.toml") == cfg
