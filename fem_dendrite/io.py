@@ -163,7 +163,7 @@ class PointProbes:
         for name, f in functions.items():
             values = np.zeros(len(self.points))
             if mine.any():
-                values[mine] = f.eval(self.points[mine], self.cells[mine])[:, 0]
+                values[mine] = np.asarray(f.eval(self.points[mine], self.cells[mine])).reshape(int(mine.sum()), -1)[:, 0]
             out[name] = np.empty_like(values)
             self.comm.Allreduce(values, out[name], op=MPI.SUM)
         return out
