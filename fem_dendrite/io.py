@@ -105,7 +105,7 @@ class FieldWriter:
         prob = self.outputs.problem
         msh = prob.mesh
         n = self._cells_local
-        geo = msh.geometry.dofmap[:n]
+        geo = msh.geometry.dofmaps[0][:n]
         coords = msh.geometry.x[geo]  # (n, nv, 3)
         dofs = prob.V.dofmap.list[:n]
         point = {k: f.x.array[dofs] for k, f in self.outputs.point.items()}

@@ -358,3 +358,21 @@ class CoupledProblem:
             f.x.array[:] = data[f"field_{f.name}"]
         if self.mechanics is not None:
             self.mechanics.set_arrays({k[5:]: v for k, v in data.items() if k.startswith("mech_")})
+
+
+def rectangle_domain(comm, length: float, height: float, nx: int, ny: int) -> Domain:
+    """A single-crystal rectangle [0, length] x [0, height] (scaled units) with the electrode facet tags and beta = 0:
+    for verification problems and quick studies without a polycrystal."""
+    msh = dmesh.create_rectangle(comm, [[0.0, 0.0], [length, height]], [nx, ny], dmesh.CellType.triangle)
+    fdim = msh.topology.dim - 1
+    facets, values = [], []
+    for name, where in [("plating", lambda x: np.isclose(x[0], 0.0)), ("counter", lambda x: np.isclose(x[0], length)),
+                        ("bottom", lambda x: np.isclose(x[1], 0.0)), ("top", lambda x: np.isclose(x[1], height))]:
+        found = dmesh.locate_entities_boundary(msh, fdim, where)
+        facets.append(found)
+        values.append(np.full(len(found), FACET_TAGS[name], np.int32))
+    facets, values = np.concatenate(facets), np.concatenate(values)
+    facets, unique = np.unique(facets, return_index=True)  # corners: keep one tag
+    tags = dmesh.meshtags(msh, fdim, facets, values[unique])
+    beta = fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name="beta")
+    return Domain(msh, None, tags, beta, (length, height))

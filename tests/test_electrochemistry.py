@@ -21,7 +21,7 @@ from petsc4py import PETSc
 
 from fem_dendrite import config, materials
 from fem_dendrite.physics import electrochemistry as ec
-from fem_dendrite.problem import FACET_TAGS, CoupledProblem, Domain
+from fem_dendrite.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
 
 SOLVER = {"snes_type": "newtonls", "snes_linesearch_type": "basic", "snes_rtol": 1e-12, "snes_atol": 1e-13,
@@ -155,19 +155,8 @@ def strip_problem(overrides, length=1.2, height=0.12, nx=40, ny=4, comm=MPI.COMM
                              "initial.perturbation_amplitude=0.0", "electrochemistry.anisotropy_strength=0.0",
                              *overrides])
     scales = Scales.from_config(cfg)
-    msh = dmesh.create_rectangle(comm, [[0.0, 0.0], [length, height]], [nx, ny], dmesh.CellType.triangle)
-    fdim = msh.topology.dim - 1
-    facets, values = [], []
-    for name, where in [("plating", lambda x: np.isclose(x[0], 0.0)), ("counter", lambda x: np.isclose(x[0], length)),
-                        ("bottom", lambda x: np.isclose(x[1], 0.0)), ("top", lambda x: np.isclose(x[1], height))]:
-        found = dmesh.locate_entities_boundary(msh, fdim, where)
-        facets.append(found)
-        values.append(np.full(len(found), FACET_TAGS[name], np.int32))
-    facets, values = np.concatenate(facets), np.concatenate(values)
-    facets, unique = np.unique(facets, return_index=True)  # corners: keep one tag
-    tags = dmesh.meshtags(msh, fdim, facets, values[unique])
-    beta = fem.Function(fem.functionspace(msh, ("Lagrange", 1)))
-    problem = CoupledProblem(cfg, Domain(msh, None, tags, beta, (length, height)), scales)
+    domain = rectangle_domain(comm, length, height, nx, ny)
+    problem = CoupledProblem(cfg, domain, scales)
     problem.set_initial_state()
     return problem
 

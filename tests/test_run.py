@@ -14,7 +14,7 @@ from mpi4py import MPI
 from fem_dendrite import config, simulation
 from fem_dendrite.errors import ConvergenceError
 from fem_dendrite.io import PROBE_COLUMNS
-from fem_dendrite.problem import FACET_TAGS, CoupledProblem, Domain
+from fem_dendrite.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
 from fem_dendrite.timestepping import AdaptiveStepper, StepSizeTooSmall
 
@@ -26,19 +26,8 @@ def strip_problem(overrides=(), length=1.2, height=0.12, nx=40, ny=4):
     """Flat metal layer on the plating electrode of a 1D-like strip (scaled units, um)."""
     cfg = config.load(None, BASE + list(overrides))
     scales = Scales.from_config(cfg)
-    msh = dmesh.create_rectangle(MPI.COMM_SELF, [[0.0, 0.0], [length, height]], [nx, ny], dmesh.CellType.triangle)
-    fdim = msh.topology.dim - 1
-    facets, values = [], []
-    for name, where in [("plating", lambda x: np.isclose(x[0], 0.0)), ("counter", lambda x: np.isclose(x[0], length)),
-                        ("bottom", lambda x: np.isclose(x[1], 0.0)), ("top", lambda x: np.isclose(x[1], height))]:
-        found = dmesh.locate_entities_boundary(msh, fdim, where)
-        facets.append(found)
-        values.append(np.full(len(found), FACET_TAGS[name], np.int32))
-    facets, values = np.concatenate(facets), np.concatenate(values)
-    facets, unique = np.unique(facets, return_index=True)
-    tags = dmesh.meshtags(msh, fdim, facets, values[unique])
-    beta = fem.Function(fem.functionspace(msh, ("Lagrange", 1)))
-    problem = CoupledProblem(cfg, Domain(msh, None, tags, beta, (length, height)), scales)
+    domain = rectangle_domain(MPI.COMM_SELF, length, height, nx, ny)
+    problem = CoupledProblem(cfg, domain, scales)
     problem.set_initial_state()
     return cfg, problem
 
