@@ -8,7 +8,6 @@ import json
 import fem_dendrite  # noqa: F401  (before dolfinx)
 import numpy as np
 import pytest
-from dolfinx import fem, mesh as dmesh
 from mpi4py import MPI
 
 from fem_dendrite import config, simulation
