@@ -58,7 +58,13 @@ class OutputFields:
         self._cell_expr = {
             "current_density": fem.Expression(current, W.element.interpolation_points),
             "current_density_magnitude": fem.Expression(ufl.sqrt(ufl.inner(current, current)),
-                                                        Q.element.interpolation_points)}
+                                                        Q.element.interpolation_points),
+            # |i| in the electrolyte and at the interface (eta < 0.5): in the metal |i| is round-off times 1e7 S/m
+            "electrolyte_current_density_magnitude": fem.Expression(
+                ufl.conditional(ufl.lt(problem.eta, 0.5), ufl.sqrt(ufl.inner(current, current)), 0.0),
+                Q.element.interpolation_points)}
+        self.cell["electrolyte_current_density_magnitude"] = fem.Function(
+            Q, name="electrolyte_current_density_magnitude_A_m2")
         for name, (expr, space_shape) in (extra_cell_fields or {}).items():
             space = fem.functionspace(msh, ("DG", 0, space_shape) if space_shape else ("DG", 0))
             self.cell[name] = fem.Function(space, name=name)

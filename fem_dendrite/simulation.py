@@ -170,7 +170,7 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
         del nF
         log.append(row)
         state["max_current_density"] = max(state["max_current_density"],
-                                           outputs.cell_max("current_density_magnitude"))
+                                           outputs.cell_max("electrolyte_current_density_magnitude"))
         state["c_min"] = min(state["c_min"], comm.allreduce(float(problem.c.x.array.min(initial=1.0)), op=MPI.MIN))
         if problem.mechanics is not None:
             for key, value in problem.mechanics.extremes(outputs).items():
