@@ -59,9 +59,9 @@ class OutputFields:
             "current_density": fem.Expression(current, W.element.interpolation_points),
             "current_density_magnitude": fem.Expression(ufl.sqrt(ufl.inner(current, current)),
                                                         Q.element.interpolation_points),
-            # |i| in the electrolyte and at the interface (eta < 0.5): in the metal |i| is round-off times 1e7 S/m
+            # |i| in the electrolyte (eta < 0.05): where h(eta) makes sigma metallic, |i| is round-off times 1e7 S/m
             "electrolyte_current_density_magnitude": fem.Expression(
-                ufl.conditional(ufl.lt(problem.eta, 0.5), ufl.sqrt(ufl.inner(current, current)), 0.0),
+                ufl.conditional(ufl.lt(problem.eta, 0.05), ufl.sqrt(ufl.inner(current, current)), 0.0),
                 Q.element.interpolation_points)}
         self.cell["electrolyte_current_density_magnitude"] = fem.Function(
             Q, name="electrolyte_current_density_magnitude_A_m2")

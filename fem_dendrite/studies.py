@@ -722,11 +722,17 @@ class EtaField:
 
 
 def load_final_eta(member_dir: str | Path) -> EtaField | None:
-    """The final eta field of a member run, or None when there is none.
+    """The final eta field of a member run (its last ``snapshots/snap_*.npz``), or None when there is none.
 
-    TO CONNECT (lead): read the run folder's last snapshot. Provisional format: ``final_eta.npz`` with arrays
-    ``points`` (N, 2|3), ``eta`` (N,) and optionally ``plating_x`` (scalar).
+    A snapshot stores each cell's vertex coordinates (m) and the P1 values there, so the points repeat per cell.
+    ``final_eta.npz`` (``points``, ``eta``, optional ``plating_x``) is also accepted, for runs made elsewhere.
     """
+    snapshots = sorted((Path(member_dir) / "snapshots").glob("snap_[0-9]*.npz"))
+    if snapshots:
+        with np.load(snapshots[-1]) as data:
+            coords = np.asarray(data["coords"])
+            dim = 3 if coords.shape[1] == 4 else 2
+            return EtaField(coords.reshape(-1, 3)[:, :dim], np.asarray(data["point_eta"]).reshape(-1), 0.0)
     path = Path(member_dir) / "final_eta.npz"
     if not path.exists():
         return None
