@@ -17,8 +17,8 @@ from mpi4py import MPI
 from fem_dendrite import config as config_mod
 from fem_dendrite import io
 from fem_dendrite.errors import UserError
-from fem_dendrite.problem import CoupledProblem, Domain, FACET_TAGS, reaction_dominance
-from fem_dendrite.scaling import FARADAY, Scales
+from fem_dendrite.problem import CoupledProblem, Domain, reaction_dominance
+from fem_dendrite.scaling import Scales
 from fem_dendrite.timestepping import AdaptiveStepper, StepSizeTooSmall
 
 
@@ -153,7 +153,6 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     A_plating = problem.integrals()["plating_measure"] * scales.length ** (dim - 1)
 
     def record(dt_s: float, integrals: dict) -> None:
-        nF = float(cfg.electrochemistry.charge_number) * FARADAY
         current = integrals["plating_current"] * scales.current(dim)
         outputs.update()
         values = probes.evaluate(probe_names)
@@ -167,7 +166,6 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
         for i in range(len(points)):
             for name in probe_names:
                 row[f"{name}_p{i}"] = values[name][i]
-        del nF
         log.append(row)
         state["max_current_density"] = max(state["max_current_density"],
                                            outputs.cell_max("electrolyte_current_density_magnitude"))
