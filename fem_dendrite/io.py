@@ -94,7 +94,8 @@ class FieldWriter:
         msh = outputs.problem.mesh
         self.vtx = [VTXWriter(self.comm, out / f"fields{suffix}.bp", list(outputs.point.values()), engine="BP4"),
                     VTXWriter(self.comm, out / f"cells{suffix}.bp", list(outputs.cell.values()), engine="BP4")]
-        (out / "snapshots").mkdir(exist_ok=True) if self.comm.rank == 0 else None
+        if self.comm.rank == 0:
+            (out / "snapshots").mkdir(exist_ok=True)
         self._cells_local = msh.topology.index_map(msh.topology.dim).size_local
         self.gb_segments = gb_segments
 

@@ -17,11 +17,11 @@ from petsc4py import PETSc
 
 from fem_dendrite import materials
 from fem_dendrite.errors import ConvergenceError
+from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
 from fem_dendrite.physics import electrochemistry as ec
 from fem_dendrite.scaling import Scales
 
 SNES_PREFIX = "fem_dendrite_coupled_"
-FACET_TAGS = {"plating": 1, "counter": 2, "bottom": 3, "top": 4, "back": 5, "front": 6, "gb": 10}
 
 
 @dataclass
