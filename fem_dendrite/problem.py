@@ -139,17 +139,17 @@ class CoupledProblem:
             float(m.grain_boundary.conductivity) / scales.conductivity, self.eta, beta, rule)
 
         self.mechanics = mechanics
-        mech_force = None
         if mechanics is not None:
             mechanics.attach(self)
-            mech_force = mechanics.phase_driving_force()
         freeze = mechanics is not None and cfg.mechanics.freeze_phase
 
         if freeze:
             F_eta = ((self.eta - self.eta_old) / self.dt) * q * self.dx
         else:
-            F_eta = ec.phase_field_residual(self.eta, self.eta_old, q, self.dt, self.c, self.phi, self.p, self.dx,
-                                            mechanical_force=mech_force)
+            F_eta = ec.phase_field_residual(self.eta, self.eta_old, q, self.dt, self.c, self.phi, self.p, self.dx)
+            if mechanics is not None:
+                # L_sigma dpsi_el/deta * q, integrated on the mechanics' quadrature rule (where the history lives)
+                F_eta = F_eta + mechanics.phase_residual(q)
         F_c = ec.ion_transport_residual(self.c, self.c_old, r, self.dt, self.eta, self.eta_old, self.phi,
                                         self.diffusivity, self.p, self.dx)
         F_phi = ec.charge_residual(self.phi, s, self.dt, self.eta, self.eta_old, self.conductivity, self.p, self.dx)

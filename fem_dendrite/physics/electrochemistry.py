@@ -45,7 +45,7 @@ def butler_volmer(c, overpotential, alpha, n):
     return ufl.exp((1.0 - alpha) * n * overpotential) - c * ufl.exp(-alpha * n * overpotential)
 
 
-def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx, mechanical_force=None):
+def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx):
     """Allen-Cahn with Butler-Volmer kinetics (MODEL.md eq. 1), scaled:
 
         deta/dt = -L_sigma [ g'(eta) - div(kappa(theta) grad eta) + dpsi_el/deta ]
@@ -53,11 +53,11 @@ def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx, mechanical_force
 
     The anisotropic term uses div(kappa(theta) grad eta) (the d kappa / d theta terms of the full variational
     derivative are dropped, the common simplification). `p` holds the scaled coefficients (fem_dendrite.problem).
+    The mechanical term L_sigma dpsi_el/deta is added by the mechanics coupling (fem_dendrite.coupling), on its
+    own quadrature rule.
     """
     kappa = anisotropic_gradient_coefficient(eta, p.gradient_coefficient, p.anisotropy_strength, p.anisotropy_mode)
     driving = double_well_derivative(eta, p.barrier_height)
-    if mechanical_force is not None:
-        driving = driving + mechanical_force
     overpotential = phi - p.equilibrium_potential
     reaction = p.reaction_rate * interpolation_derivative(eta) * butler_volmer(
         c, overpotential, p.transfer_coefficient, p.charge_number)
