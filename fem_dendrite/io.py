@@ -59,9 +59,12 @@ class OutputFields:
             "current_density": fem.Expression(current, W.element.interpolation_points),
             "current_density_magnitude": fem.Expression(ufl.sqrt(ufl.inner(current, current)),
                                                         Q.element.interpolation_points),
-            # |i| in the electrolyte (eta < 0.05): where h(eta) makes sigma metallic, |i| is round-off times 1e7 S/m
+            # |i| in the electrolyte: cells whose mixed conductivity stays below 10 x the largest electrolyte
+            # conductivity (SE or GB). In metallic cells (even the diffuse tail: h(0.05) x 1e7 S/m = 1e4 S/m) |i| is
+            # round-off of grad phi times a huge conductivity and says nothing about the interface.
             "electrolyte_current_density_magnitude": fem.Expression(
-                ufl.conditional(ufl.lt(problem.eta, 0.05), ufl.sqrt(ufl.inner(current, current)), 0.0),
+                ufl.conditional(ufl.lt(problem.conductivity, 10.0 * problem.electrolyte_conductivity_max),
+                                ufl.sqrt(ufl.inner(current, current)), 0.0),
                 Q.element.interpolation_points)}
         self.cell["electrolyte_current_density_magnitude"] = fem.Function(
             Q, name="electrolyte_current_density_magnitude_A_m2")

@@ -127,6 +127,9 @@ class CoupledProblem:
         q, r, s = (ufl.TestFunction(self.spaces[n]) for n in ("eta", "c", "phi"))
         self.dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": cfg.solver.quadrature_degree})
         self.ds = ufl.Measure("ds", domain=msh, subdomain_data=domain.facet_tags)
+        # vertex rule (mass lumping) for the Na+ storage and the Faradaic sink/source: keeps c >= 0
+        self.dx_reaction = ufl.Measure("dx", domain=msh, metadata={"quadrature_rule": "vertex",
+                                                                    "quadrature_degree": 1})
 
         m = cfg.materials
         rule = m.mixing_rule
@@ -134,6 +137,8 @@ class CoupledProblem:
         self.diffusivity = materials.mix(
             float(m.metal.diffusivity) / scales.diffusivity, float(m.electrolyte.diffusivity) / scales.diffusivity,
             float(m.grain_boundary.diffusivity) / scales.diffusivity, self.eta, beta, rule)
+        self.electrolyte_conductivity_max = max(float(m.electrolyte.conductivity),
+                                                float(m.grain_boundary.conductivity)) / scales.conductivity
         self.conductivity = materials.mix(
             float(m.metal.conductivity) / scales.conductivity, float(m.electrolyte.conductivity) / scales.conductivity,
             float(m.grain_boundary.conductivity) / scales.conductivity, self.eta, beta, rule)
@@ -146,13 +151,16 @@ class CoupledProblem:
         if freeze:
             F_eta = ((self.eta - self.eta_old) / self.dt) * q * self.dx
         else:
-            F_eta = ec.phase_field_residual(self.eta, self.eta_old, q, self.dt, self.c, self.phi, self.p, self.dx)
+            F_eta = ec.phase_field_residual(self.eta, self.eta_old, q, self.dt, self.c, self.phi, self.p, self.dx,
+                                            self.dx_reaction)
             if mechanics is not None:
                 # L_sigma dpsi_el/deta * q, integrated on the mechanics' quadrature rule (where the history lives)
                 F_eta = F_eta + mechanics.phase_residual(q)
-        F_c = ec.ion_transport_residual(self.c, self.c_old, r, self.dt, self.eta, self.eta_old, self.phi,
-                                        self.diffusivity, self.p, self.dx)
-        F_phi = ec.charge_residual(self.phi, s, self.dt, self.eta, self.eta_old, self.conductivity, self.p, self.dx)
+        self.deposition_rate = ec.deposition_rate(self.eta, self.c, self.phi, self.p)
+        F_c = ec.ion_transport_residual(self.c, self.c_old, r, self.dt, self.deposition_rate, self.phi,
+                                        self.diffusivity, self.p, self.dx, self.dx_reaction)
+        F_phi = ec.charge_residual(self.phi, s, self.deposition_rate, self.conductivity, self.p, self.dx,
+                                   self.dx_reaction)
         self.galvanostatic = cfg.electrode.control in ("galvanostatic", "ramp")
         if self.galvanostatic:
             F_phi = F_phi + self.applied_current * s * self.ds(FACET_TAGS["plating"])
@@ -280,9 +288,10 @@ class CoupledProblem:
     def _build_flux_forms(self):
         eta_space, c_space, phi_space = (self.spaces[n] for n in ("eta", "c", "phi"))
         q, r, s = (ufl.TestFunction(self.spaces[n]) for n in ("eta", "c", "phi"))
-        F_c = ec.ion_transport_residual(self.c, self.c_old, r, self.dt, self.eta, self.eta_old, self.phi,
-                                        self.diffusivity, self.p, self.dx)
-        F_phi = ec.charge_residual(self.phi, s, self.dt, self.eta, self.eta_old, self.conductivity, self.p, self.dx)
+        F_c = ec.ion_transport_residual(self.c, self.c_old, r, self.dt, self.deposition_rate, self.phi,
+                                        self.diffusivity, self.p, self.dx, self.dx_reaction)
+        F_phi = ec.charge_residual(self.phi, s, self.deposition_rate, self.conductivity, self.p, self.dx,
+                                   self.dx_reaction)
         w_c = self._indicator(c_space, "counter")
         w_pc = self._indicator(phi_space, "counter")
         w_pp = self._indicator(phi_space, "plating")
@@ -293,7 +302,8 @@ class CoupledProblem:
             "plating_current": fem.form(-ufl.replace(F_phi, {s: w_pp})),
             "metal_measure": fem.form(h_eta * self.dx),
             "phase_integral": fem.form(self.eta * self.dx),
-            "ion_amount": fem.form(self.c * self.dx),
+            "deposition_integral": fem.form(self.deposition_rate * self.dx_reaction),  # d(reacted measure)/dt
+            "ion_amount": fem.form(self.c * self.dx_reaction),
             "plating_measure": fem.form(fem.Constant(self.mesh, PETSc.ScalarType(1.0)) * self.ds(FACET_TAGS["plating"])),
         }
 
@@ -363,7 +373,8 @@ class CoupledProblem:
 def rectangle_domain(comm, length: float, height: float, nx: int, ny: int) -> Domain:
     """A single-crystal rectangle [0, length] x [0, height] (scaled units) with the electrode facet tags and beta = 0:
     for verification problems and quick studies without a polycrystal."""
-    msh = dmesh.create_rectangle(comm, [[0.0, 0.0], [length, height]], [nx, ny], dmesh.CellType.triangle)
+    msh = dmesh.create_rectangle(comm, [[0.0, 0.0], [length, height]], [nx, ny], dmesh.CellType.triangle,
+                                 diagonal=dmesh.DiagonalType.crossed)  # no orientation bias
     fdim = msh.topology.dim - 1
     facets, values = [], []
     for name, where in [("plating", lambda x: np.isclose(x[0], 0.0)), ("counter", lambda x: np.isclose(x[0], length)),

@@ -167,8 +167,9 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
             for name in probe_names:
                 row[f"{name}_p{i}"] = values[name][i]
         log.append(row)
-        state["max_current_density"] = max(state["max_current_density"],
-                                           outputs.cell_max("electrolyte_current_density_magnitude"))
+        if dt_s > 0:  # the initial potential is a guess, not a solution: its current means nothing
+            state["max_current_density"] = max(state["max_current_density"],
+                                               outputs.cell_max("electrolyte_current_density_magnitude"))
         state["c_min"] = min(state["c_min"], comm.allreduce(float(problem.c.x.array.min(initial=1.0)), op=MPI.MIN))
         if problem.mechanics is not None:
             for key, value in problem.mechanics.extremes(outputs).items():

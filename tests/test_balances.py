@@ -53,32 +53,44 @@ def test_galvanostatic_control_holds_the_mean_current_density(control):
 
 @pytest.mark.mpi
 def test_sodium_is_conserved_and_faraday_holds():
-    """Sum over steps of dt * (Na+ entering at the counter electrode) equals the change of the ions plus
-    (c_s/c0) x the change of the phase integral (exact for the discrete scheme), and within 1 % with the metal
-    measure (integral of h(eta)) only once the interface profile is steady (not in this short transient: see the
-    issue notes); the charge absorbed by growth is n F c_s d(integral of eta)/dt (Faraday)."""
+    """Exact discrete balances: the Na+ entering at the counter electrode equals the change of the ions plus
+    (c_s/c0) x the reacted amount (sum over steps of dt x integral of the deposition rate R); the current absorbed
+    in the domain is n F c_s x integral of R (Faraday). The reacted amount tracks the phase integral and the metal
+    measure (integral of h(eta)) to a few per cent once the profile has formed; a flat front grows as I / (n F c_s)."""
     cfg, scales, problem = strip([])
     dt_s = 0.02
     history = march(problem, 8, dt_s)
     dt = dt_s / scales.time
     ratio = problem.p.site_ratio
     entered = sum(h["counter_ion_flux"] for h in history[1:]) * dt
+    reacted = sum(h["deposition_integral"] for h in history[1:]) * dt
     ions = history[-1]["ion_amount"] - history[0]["ion_amount"]
     phase = history[-1]["phase_integral"] - history[0]["phase_integral"]
-    assert phase > 1e-3  # the front moved
-    assert ions + ratio * phase == pytest.approx(entered, rel=1e-6)
-    # Faraday: absorbed current (counter - plating) = n (c_s/c0) d(phase)/dt, every step
+    metal = history[-1]["metal_measure"] - history[0]["metal_measure"]
+    assert reacted > 1e-3  # the front moved
+    assert ions + ratio * reacted == pytest.approx(entered, rel=1e-6)
+    assert phase == pytest.approx(reacted, rel=0.05)
+    assert metal == pytest.approx(reacted, rel=0.05)
+    # Faraday: absorbed current (counter - plating) = n (c_s/c0) x integral of R, every step
     n = problem.p.charge_number
-    for before, after in zip(history[:-1], history[1:]):
+    for after in history[1:]:
         absorbed = after["counter_current"] - after["plating_current"]
-        rate = n * ratio * (after["phase_integral"] - before["phase_integral"]) / dt
         # 1e-5: Newton stops on its step size at the round-off floor of the 1e8 conductivity contrast
-        assert absorbed == pytest.approx(rate, rel=1e-5, abs=1e-9)
+        assert absorbed == pytest.approx(n * ratio * after["deposition_integral"], rel=1e-5, abs=1e-9)
     # in SI: metal area rate (m^2/s per m depth) = I / (n F c_s)
     c_s = float(cfg.electrochemistry.metal_site_density)
     area_rate = phase * scales.measure(2) / (8 * dt_s)
     current = np.mean([(h["counter_current"] - h["plating_current"]) for h in history[1:]]) * scales.current(2)
-    assert area_rate == pytest.approx(current / (n * FARADAY * c_s), rel=0.02)
+    assert area_rate == pytest.approx(current / (n * FARADAY * c_s), rel=0.05)
+
+
+def test_concentration_stays_non_negative_where_metal_forms():
+    """The Faradaic sink vanishes with c: plating a strip until the ions near the front run out keeps c >= 0
+    (up to the P1 undershoot of a steep front), where the full d eta/dt sink drove c to -1.5 c0."""
+    cfg, scales, problem = strip(["electrode.voltage=0.2"])
+    march(problem, 40, 0.01)
+    c_min = problem.comm.allreduce(float(problem.c.x.array.min()), op=MPI.MIN)
+    assert c_min > -1e-2
 
 
 def test_flat_front_stays_flat():

@@ -7,8 +7,17 @@ Sign convention: phi is the potential referenced to the counter (Na+ source) ele
 the Na+ source; the single-field form of Chen et al. 2015 and of Hong & Viswanathan's MOOSE model). Plating (growth)
 needs eta_a < 0; eta_a > 0 dissolves metal.
 
-Each function returns the residual form R(u; test) of one equation, discretised in time with backward Euler; the
-coupled problem sums them.
+Each function returns the residual form of one equation, discretised in time with backward Euler; the coupled
+problem sums them.
+
+Sink and current source (a gap MODEL.md leaves open, "c went negative inside new metal"): eqs. 2 and 3 are written
+with d eta/dt; here they use its Faradaic part R = -L_eta h'(eta) BV(c, eta_a) (deposition_rate). The rest of
+d eta/dt, the Allen-Cahn relaxation L_sigma [g' - div(kappa grad eta)], only keeps the interface profile in shape and
+moves it by curvature; it integrates to ~zero across a steady interface, so it neither consumes ions nor carries
+current. With the full d eta/dt the relaxation ate ions where none were left (c < -1 inside new metal in the
+reference case); with R the cathodic term vanishes with c, so c stays non-negative. Sodium is conserved exactly
+with the reacted amount (integral over time of the integral of R) and, to the accuracy of a steady interface profile,
+with the metal measure integral of h(eta) (tests/test_balances.py).
 """
 from __future__ import annotations
 
@@ -45,41 +54,58 @@ def butler_volmer(c, overpotential, alpha, n):
     return ufl.exp((1.0 - alpha) * n * overpotential) - c * ufl.exp(-alpha * n * overpotential)
 
 
-def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx):
+def deposition_rate(eta, c, phi, p):
+    """Electrochemical part of d eta/dt (scaled, 1/t0), > 0 while plating:
+
+        R = -L_eta h'(eta) [ exp((1-alpha) n eta_a) - c exp(-alpha n eta_a) ],   eta_a = phi - E0
+
+    It is the Faradaic reaction: it alone consumes Na+ (eq. 2) and carries current (eq. 3), see the module notes.
+    """
+    overpotential = phi - p.equilibrium_potential
+    return -p.reaction_rate * interpolation_derivative(eta) * butler_volmer(
+        c, overpotential, p.transfer_coefficient, p.charge_number)
+
+
+def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx, dx_reaction=None):
     """Allen-Cahn with Butler-Volmer kinetics (MODEL.md eq. 1), scaled:
 
-        deta/dt = -L_sigma [ g'(eta) - div(kappa(theta) grad eta) + dpsi_el/deta ]
-                  - L_eta h'(eta) [ exp((1-alpha) n eta_a) - c exp(-alpha n eta_a) ]
+        deta/dt = -L_sigma [ g'(eta) - div(kappa(theta) grad eta) + dpsi_el/deta ] + R(eta, c, phi)
 
     The anisotropic term uses div(kappa(theta) grad eta) (the d kappa / d theta terms of the full variational
     derivative are dropped, the common simplification). `p` holds the scaled coefficients (fem_dendrite.problem).
     The mechanical term L_sigma dpsi_el/deta is added by the mechanics coupling (fem_dendrite.coupling), on its
-    own quadrature rule.
+    own quadrature rule. R is integrated with `dx_reaction` (default dx), the rule of the Na+ sink, so the metal
+    formed and the ions consumed match.
     """
+    dx_reaction = dx if dx_reaction is None else dx_reaction
     kappa = anisotropic_gradient_coefficient(eta, p.gradient_coefficient, p.anisotropy_strength, p.anisotropy_mode)
     driving = double_well_derivative(eta, p.barrier_height)
-    overpotential = phi - p.equilibrium_potential
-    reaction = p.reaction_rate * interpolation_derivative(eta) * butler_volmer(
-        c, overpotential, p.transfer_coefficient, p.charge_number)
-    return ((eta - eta_old) / dt * test
-            + p.interface_mobility * (driving * test + kappa * ufl.inner(ufl.grad(eta), ufl.grad(test)))
-            + reaction * test) * dx
+    return (((eta - eta_old) / dt * test
+             + p.interface_mobility * (driving * test + kappa * ufl.inner(ufl.grad(eta), ufl.grad(test)))) * dx
+            - deposition_rate(eta, c, phi, p) * test * dx_reaction)
 
 
-def ion_transport_residual(c, c_old, test, dt, eta, eta_old, phi, diffusivity, p, dx):
+def ion_transport_residual(c, c_old, test, dt, rate, phi, diffusivity, p, dx, dx_reaction=None):
     """Nernst-Planck with the metal sink (MODEL.md eq. 2), scaled:
 
-        dc/dt = div[ D (grad c + n c grad phi) ] - (c_s / c0) deta/dt
+        dc/dt = div[ D (grad c + n c grad phi) ] - (c_s / c0) R
+
+    `rate` is deposition_rate(...) (the Faradaic part of d eta/dt). `dx_reaction` (default dx) integrates the
+    storage and sink terms: the problem passes a vertex (lumped) rule, which keeps c >= 0 where the sink empties
+    a node (a consistent mass matrix undershoots there).
     """
+    dx_reaction = dx if dx_reaction is None else dx_reaction
     flux = diffusivity * (ufl.grad(c) + p.charge_number * c * ufl.grad(phi))
-    sink = p.site_ratio * (eta - eta_old) / dt
-    return ((c - c_old) / dt * test + ufl.inner(flux, ufl.grad(test)) + sink * test) * dx
+    sink = p.site_ratio * rate
+    return (((c - c_old) / dt + sink) * test * dx_reaction + ufl.inner(flux, ufl.grad(test)) * dx)
 
 
-def charge_residual(phi, test, dt, eta, eta_old, conductivity, p, dx):
-    """Charge conservation (MODEL.md eq. 3), scaled:  div(sigma grad phi) = n (c_s / c0) deta/dt.
+def charge_residual(phi, test, rate, conductivity, p, dx, dx_reaction=None):
+    """Charge conservation (MODEL.md eq. 3), scaled:  div(sigma grad phi) = n (c_s / c0) R.
 
+    The source is integrated with `dx_reaction` (default dx), the rule of the Na+ sink, so charge and ions balance.
     A prescribed current density j leaving through an electrode adds + j * test * ds there (done by the problem).
     """
-    source = p.charge_number * p.site_ratio * (eta - eta_old) / dt
-    return (conductivity * ufl.inner(ufl.grad(phi), ufl.grad(test)) + source * test) * dx
+    dx_reaction = dx if dx_reaction is None else dx_reaction
+    source = p.charge_number * p.site_ratio * rate
+    return conductivity * ufl.inner(ufl.grad(phi), ufl.grad(test)) * dx + source * test * dx_reaction
