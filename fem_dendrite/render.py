@@ -2,6 +2,8 @@
 (the layout of Gao 2024 Figs. 5 and 7), from the last snapshot (snapshots/snap_*.npz)."""
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +84,287 @@ def render_run(run_dir, snapshot: int = -1) -> list[Path]:
     plotter.close()
     written.append(path)
     return written
+
+
+# -- sweeps: one column per member (Gao 2024 Figs. 5 and 7) and probe histories (Figs. 6 and 8) ----------------------
+CURRENT_DENSITY_KEY = "cell_current_density_magnitude"   # |i| per cell (A/m^2), as in PANELS
+_NOT_COMPUTED = "not computed"
+
+
+def _last_snapshot(run_dir) -> dict | None:
+    """The member's last snapshot, or None when it has none or it cannot be read."""
+    try:
+        files = snapshot_files(run_dir)
+        return load_snapshot(files[-1]) if files else None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def _gb_polydata(snap: dict):
+    """The grain-boundary segments of a snapshot as pyvista lines, or None."""
+    import pyvista as pv
+
+    if "gb_segments" not in snap or not len(snap["gb_segments"]):
+        return None
+    raw = np.asarray(snap["gb_segments"], dtype=float)
+    seg = raw.reshape(-1, 2, raw.shape[-1])
+    pts = np.zeros((len(seg) * 2, 3))
+    pts[:, : seg.shape[-1]] = seg.reshape(-1, seg.shape[-1])
+    lines = np.hstack([np.full((len(seg), 1), 2), np.arange(2 * len(seg)).reshape(-1, 2)]).ravel()
+    return pv.PolyData(pts, lines=lines)
+
+
+def _field_values(grid, key) -> np.ndarray | None:
+    for data in (grid.point_data, grid.cell_data):
+        if key in data:
+            values = np.asarray(data[key], dtype=float).reshape(-1)
+            values = values[np.isfinite(values)]
+            return values if values.size else None
+    return None
+
+
+def render_sweep_fields(member_dirs, names, out_png, panels=None) -> Path:
+    """One column per member (its last snapshot), one row per panel (default PANELS: eta with the grain boundaries,
+    c, phi, |i|, equivalent plastic strain, von Mises stress), the same colour range along each row. A member
+    without snapshots, or a field a member did not compute (e.g. no mechanics), leaves its panel blank with a note.
+    Writes `out_png` (parent folders made) and returns its path."""
+    import pyvista as pv
+
+    panels = tuple(PANELS if panels is None else panels)
+    member_dirs, names = list(member_dirs), list(names)
+    if len(member_dirs) != len(names) or not names:
+        raise ValueError("render_sweep_fields: give one name per member folder (at least one)")
+    pv.OFF_SCREEN = True
+    snaps = [_last_snapshot(d) for d in member_dirs]
+    grids, gbs = [], []
+    for snap in snaps:
+        if snap is None:
+            grids.append(None)
+            gbs.append(None)
+            continue
+        try:
+            grid = to_grid(snap)
+            if snap["coords"].shape[1] == 4:  # 3D: a mid-height slice
+                grid = grid.slice(normal="z")
+            gb = _gb_polydata(snap)
+        except (KeyError, ValueError, IndexError):  # an unreadable snapshot: the column stays blank
+            grid, gb = None, None
+        grids.append(grid)
+        gbs.append(gb)
+    ranges = []
+    for key, _, _ in panels:
+        found = [v for g in grids if g is not None and (v := _field_values(g, key)) is not None]
+        if not found:
+            ranges.append(None)
+            continue
+        lo, hi = min(float(v.min()) for v in found), max(float(v.max()) for v in found)
+        if hi <= lo:
+            pad = 1e-12 + abs(lo) * 1e-6
+            lo, hi = lo - pad, hi + pad
+        ranges.append((lo, hi))
+
+    n_rows, n_cols = len(panels), len(names)
+    plotter = pv.Plotter(off_screen=True, shape=(n_rows, n_cols), window_size=(360 * n_cols, 300 * n_rows),
+                         border=False)
+    for r, (key, label, cmap) in enumerate(panels):
+        with_field = [c for c, g in enumerate(grids) if g is not None and _field_values(g, key) is not None]
+        for c, (name, grid, snap) in enumerate(zip(names, grids, snaps)):
+            plotter.subplot(r, c)
+            head = f"{name}" + (f"  t = {float(snap['time_s']):.4g} s" if snap is not None and "time_s" in snap
+                                else "")
+            plotter.add_text(f"{head}\n{label}", font_size=7, position="upper_left")
+            if grid is None or c not in with_field:
+                plotter.add_text("no snapshot" if grid is None else _NOT_COMPUTED, font_size=10,
+                                 position=(0.3, 0.45), viewport=True, color="gray")
+                continue
+            plotter.add_mesh(grid.copy(), scalars=key, cmap=cmap, clim=ranges[r],
+                             show_scalar_bar=c == with_field[-1],
+                             scalar_bar_args={"title": label, "n_labels": 3, "vertical": False,
+                                              "position_x": 0.15, "position_y": 0.02, "height": 0.1,
+                                              "width": 0.7, "title_font_size": 10, "label_font_size": 9,
+                                              "fmt": "%.3g"})
+            if key == "point_eta" and gbs[c] is not None:
+                plotter.add_mesh(gbs[c], color="white", line_width=1)
+            plotter.view_xy()
+            plotter.camera.zoom(0.8)
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    plotter.screenshot(str(out_png))
+    plotter.close()
+    return out_png
+
+
+def probe_points(run_dir) -> list[list[float]]:
+    """output.probe_points_m of the run's resolved config.toml ([] when unknown)."""
+    import tomllib
+
+    try:
+        with open(Path(run_dir) / "config.toml", "rb") as fh:
+            points = tomllib.load(fh).get("output", {}).get("probe_points_m", [])
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+    return [list(map(float, p)) for p in points] if isinstance(points, list) else []
+
+
+def _read_probes(run_dir) -> dict | None:
+    from fem_dendrite.io import read_probes
+
+    try:
+        data = read_probes(Path(run_dir) / "probes.csv")
+    except (OSError, ValueError, IndexError):
+        return None
+    return data if "time_s" in data and len(data["time_s"]) else None
+
+
+def _probe_indices(data: dict) -> list[int]:
+    found = {int(m.group(1)) for col in data if (m := re.fullmatch(r"eta_p(\d+)", col))}
+    return sorted(found)
+
+
+def interface_probe(member_dirs) -> int | None:
+    """The probe point closest to the metal/electrolyte interface over the sweep: the index i whose eta_p{i}
+    history came closest to 0.5 (largest max_t min(eta, 1 - eta), averaged over the members; ties: the lowest
+    index). None when no member has probe columns."""
+    scores: dict[int, list[float]] = {}
+    for run_dir in member_dirs:
+        data = _read_probes(run_dir)
+        if data is None:
+            continue
+        for i in _probe_indices(data):
+            eta = data[f"eta_p{i}"]
+            scores.setdefault(i, []).append(float(np.max(np.minimum(eta, 1.0 - eta))))
+    if not scores:
+        return None
+    return max(sorted(scores), key=lambda i: np.mean(scores[i]))
+
+
+def distance_to_segments(point, segments) -> float | None:
+    """Shortest distance from a point to a set of segments ((n, 2, d) array), None without segments."""
+    seg = np.asarray(segments, dtype=float)
+    if seg.size == 0:
+        return None
+    seg = seg.reshape(-1, 2, seg.shape[-1])
+    p = np.zeros(seg.shape[-1])
+    p[: min(len(point), len(p))] = np.asarray(point, dtype=float)[: len(p)]
+    a, b = seg[:, 0], seg[:, 1]
+    ab = b - a
+    length2 = np.einsum("ij,ij->i", ab, ab)
+    t = np.clip(np.einsum("ij,ij->i", p - a, ab) / np.where(length2 > 0, length2, 1.0), 0.0, 1.0)
+    return float(np.min(np.linalg.norm(a + t[:, None] * ab - p, axis=1)))
+
+
+def probe_description(run_dir, probe: int) -> str:
+    """'p0 at (0.4, 1) um, 35 nm from the nearest grain boundary' (as far as the run folder tells)."""
+    points = probe_points(run_dir)
+    if probe >= len(points):
+        return f"p{probe}"
+    point = points[probe]
+    text = f"p{probe} at ({', '.join(f'{v * 1e6:.3g}' for v in point)}) um"
+    snap = _last_snapshot(run_dir)
+    if snap is not None and "gb_segments" in snap:
+        distance = distance_to_segments(point, snap["gb_segments"])
+        if distance is not None:
+            text += f", {distance * 1e9:.3g} nm from the nearest grain boundary"
+    return text
+
+
+def _containing_cell(coords: np.ndarray, point) -> int:
+    """Index of the snapshot cell holding `point` (coords (n_cells, nverts, 3)); the nearest centroid if none."""
+    p = np.zeros(3)
+    p[: min(3, len(point))] = np.asarray(point, dtype=float)[:3]
+    nv = coords.shape[1]
+    dim = nv - 1
+    x0 = coords[:, 0, :dim]
+    edges = coords[:, 1:, :dim] - x0[:, None, :]            # (n, dim, dim): rows are edges
+    try:
+        lam = np.linalg.solve(np.transpose(edges, (0, 2, 1)), (p[:dim] - x0)[..., None])[..., 0]
+        bary = np.column_stack([1.0 - lam.sum(axis=1), lam])
+        inside = np.where(np.all(bary >= -1e-9, axis=1))[0]
+        if len(inside):
+            return int(inside[0])
+    except np.linalg.LinAlgError:
+        pass
+    return int(np.argmin(np.linalg.norm(coords.mean(axis=1)[:, :dim] - p[:dim], axis=1)))
+
+
+def probe_current_density(run_dir, point, key: str = CURRENT_DENSITY_KEY) -> tuple[np.ndarray, np.ndarray]:
+    """(times, |i|) at `point` from the run's snapshots (the value of the cell holding it); empty without data."""
+    times, values, cell, shape = [], [], None, None
+    for path in snapshot_files(run_dir):
+        try:
+            snap = load_snapshot(path)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            continue
+        if key not in snap or "coords" not in snap:
+            continue
+        if cell is None or snap["coords"].shape != shape:
+            cell, shape = _containing_cell(snap["coords"], point), snap["coords"].shape
+        times.append(float(snap.get("time_s", np.nan)))
+        values.append(float(np.asarray(snap[key]).reshape(shape[0], -1)[cell, 0]))
+    return np.asarray(times), np.asarray(values)
+
+
+def render_sweep_histories(member_dirs, names, out_png, probe: int | None = None) -> Path:
+    """Histories at the interface probe (`interface_probe` unless `probe` is given), one line per member:
+    |i| at the probe (probes.csv column current_density*_p{i} when the run wrote one, else the snapshot cell
+    holding the probe point), the mean plating current density, the potential phi_p{i} and eta_p{i}
+    (matplotlib, Agg). Members without probes.csv are left out. Writes `out_png` and returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    member_dirs, names = list(member_dirs), list(names)
+    if probe is None:
+        probe = interface_probe(member_dirs)
+    fig, axes = plt.subplots(4, 1, figsize=(7.5, 10), sharex=True)
+    to_mA_cm2 = 0.1   # 1 A/m^2 = 0.1 mA/cm^2
+    where = None
+    for run_dir, name in zip(member_dirs, names):
+        data = _read_probes(run_dir)
+        if data is None:
+            continue
+        t = data["time_s"]
+        # the first row of a run (dt_s = 0) holds the initial guess of the potential, not a solution
+        solved = data["dt_s"] > 0 if "dt_s" in data else np.ones(len(t), dtype=bool)
+        line = None
+        if probe is not None:
+            local = [c for c in data if re.fullmatch(rf"current_density\w*_p{probe}", c)]
+            if local:
+                line, = axes[0].plot(t[solved], data[local[0]][solved] * to_mA_cm2, label=name)
+            else:
+                points = probe_points(run_dir)
+                if probe < len(points):
+                    ts, js = probe_current_density(run_dir, points[probe])
+                    ts, js = ts[ts > 0], js[ts > 0]   # t = 0: the initial guess of the potential
+                    if len(ts):
+                        line, = axes[0].plot(ts, js * to_mA_cm2, marker="o", ms=3, label=name)
+        color = line.get_color() if line is not None else None
+        if "mean_current_density_A_m2" in data:
+            line2, = axes[1].plot(t[solved], data["mean_current_density_A_m2"][solved] * to_mA_cm2,
+                                 color=color, label=name)
+            color = line2.get_color()
+        if probe is not None and f"phi_p{probe}" in data:
+            axes[2].plot(t[solved], data[f"phi_p{probe}"][solved], color=color, label=name)
+            axes[3].plot(t, data[f"eta_p{probe}"], color=color, label=name)
+            if where is None:
+                where = probe_description(run_dir, probe)
+    axes[0].set_ylabel("|i| at the probe (mA/cm$^2$)")
+    axes[1].set_ylabel("mean plating current\ndensity (mA/cm$^2$)")
+    axes[2].set_ylabel("potential at the probe (V)")
+    axes[3].set_ylabel("eta at the probe")
+    axes[3].set_xlabel("time (s)")
+    axes[2].ticklabel_format(axis="y", useOffset=False)
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
+        else:
+            ax.text(0.5, 0.5, _NOT_COMPUTED, transform=ax.transAxes, ha="center", va="center", color="gray")
+    fig.suptitle(f"probe {where or ('p' + str(probe) if probe is not None else 'none')}", fontsize=9)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return out_png
