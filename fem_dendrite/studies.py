@@ -27,7 +27,9 @@ wins). Derived member names are ``key=value`` joined by ``,`` where key is the s
 the swept keys apart, e.g. ``conductivity=0.0125``; names are filesystem-safe and unique (case-insensitive).
 
 Output: ``DIR/<member>/`` is each member's run folder (its ``run.log`` holds the run's stdout and stderr),
-``DIR/sweep.json`` the spec and the member states, ``DIR/report.md`` the report (`make_report`).
+``DIR/sweep.json`` the spec and the member states, ``DIR/report.md`` the report (`make_report`: member table,
+comparison with the paper's statements for the E_GB / sigma_GB / D_GB sweeps, resolution and wall time) with its
+figures ``DIR/figures/fields.png`` and ``histories.png``.
 Running the same command again resumes: members whose summary.json says "completed" are skipped; the others run
 again, with ``--resume`` when they left a checkpoint (``checkpoint/state.npz``). A failing member does not stop
 the others; the exit code is 0 when every member completed, else 1. A member folder that was run with other
@@ -55,8 +57,10 @@ import subprocess
 import sys
 import time
 import tomllib
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from importlib import resources
 from pathlib import Path
 
@@ -719,20 +723,27 @@ class EtaField:
     points: np.ndarray
     eta: np.ndarray
     plating_x: float = 0.0
+    cells: np.ndarray | None = None   # the mesh's simplices (indices into points) when known
 
 
 def load_final_eta(member_dir: str | Path) -> EtaField | None:
     """The final eta field of a member run (its last ``snapshots/snap_*.npz``), or None when there is none.
 
-    A snapshot stores each cell's vertex coordinates (m) and the P1 values there, so the points repeat per cell.
-    ``final_eta.npz`` (``points``, ``eta``, optional ``plating_x``) is also accepted, for runs made elsewhere.
+    A snapshot stores each cell's vertex coordinates (m) and the P1 values there, so the points repeat per cell;
+    they are merged (repeated points would make the default analysis grid spacing, the median nearest-neighbour
+    distance, zero) and the cells kept. ``final_eta.npz`` (``points``, ``eta``, optional ``plating_x``) is also
+    accepted, for runs made elsewhere.
     """
     snapshots = sorted((Path(member_dir) / "snapshots").glob("snap_[0-9]*.npz"))
     if snapshots:
         with np.load(snapshots[-1]) as data:
             coords = np.asarray(data["coords"])
-            dim = 3 if coords.shape[1] == 4 else 2
-            return EtaField(coords.reshape(-1, 3)[:, :dim], np.asarray(data["point_eta"]).reshape(-1), 0.0)
+            eta = np.asarray(data["point_eta"], dtype=float).reshape(-1)
+        n_cells, nv = coords.shape[:2]
+        dim = 3 if nv == 4 else 2
+        points, first, inverse = np.unique(coords.reshape(-1, 3)[:, :dim], axis=0, return_index=True,
+                                           return_inverse=True)
+        return EtaField(points, eta[first], 0.0, inverse.reshape(n_cells, nv))
     path = Path(member_dir) / "final_eta.npz"
     if not path.exists():
         return None
@@ -745,14 +756,15 @@ def member_tip_count(member_dir: str | Path) -> int | None:
     """Dendrite tips of the member's final eta field (analysis.count_tips), None without a field."""
     try:
         field = load_final_eta(member_dir)
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
     if field is None:
         return None
     from fem_dendrite import analysis
 
     try:
-        return analysis.count_tips(field.points, field.eta, field.plating_x)
+        grid = analysis.resample_to_grid(field.points, field.eta, field.plating_x, cells=field.cells)
+        return analysis.count_tips_grid(grid)
     except ValueError:
         return None
 
@@ -764,20 +776,77 @@ class ReportContext:
     sweep_dir: Path
     record: dict
     rows: list
+    figures: dict = dc_field(default_factory=dict)   # name -> (path or None, caption or why it is missing)
 
 
 ReportSection = Callable[[ReportContext], str]
 
 
 def member_rows(sweep_dir: str | Path, record: Mapping) -> list[dict]:
-    """Per member: name, status, values, its summary.json (or {}) and its tip count (None when unknown)."""
+    """Per member: name, status, values, its summary.json (or {}), its tip count and the fraction of its grown
+    metal along the grain boundaries (member_gb_metal_fraction) (None when unknown)."""
     rows = []
     for entry in record["members"]:
         member_dir = Path(sweep_dir) / entry["dir"]
         rows.append({"name": entry["name"], "status": entry["status"], "values": entry.get("values", {}),
                      "dir": member_dir, "summary": read_summary(member_dir) or {},
-                     "tips": member_tip_count(member_dir)})
+                     "tips": member_tip_count(member_dir),
+                     "gb_metal_fraction": member_gb_metal_fraction(member_dir)})
     return rows
+
+
+def member_config(member_dir: str | Path) -> dict:
+    """The member's resolved config.toml as a dict ({} when missing or unreadable)."""
+    try:
+        with open(Path(member_dir) / "config.toml", "rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def config_value(config: Mapping, key: str):
+    """The value of a dotted key in a config dict (the ``value`` of a physical parameter), None when absent."""
+    node = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node.get("value") if isinstance(node, Mapping) else node
+
+
+def member_gb_metal_fraction(member_dir: str | Path) -> float | None:
+    """Fraction of the metal grown beyond the initial layer that lies along grain boundaries, from the last
+    snapshot (2D): the area of cells with mean eta >= 0.5 and centroid at x > initial.layer_thickness whose
+    centroid is within mesh.gb_width_m of a grain-boundary segment, over the area of all such cells.
+    None without a snapshot, grain boundaries or grown metal."""
+    snapshots = sorted((Path(member_dir) / "snapshots").glob("snap_[0-9]*.npz"))
+    if not snapshots:
+        return None
+    try:
+        with np.load(snapshots[-1]) as data:
+            coords, eta = np.asarray(data["coords"], dtype=float), np.asarray(data["point_eta"], dtype=float)
+            segments = np.asarray(data["gb_segments"], dtype=float) if "gb_segments" in data else np.zeros(0)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    if coords.ndim != 3 or coords.shape[1] != 3 or segments.size == 0:
+        return None   # 2D triangles only
+    config = member_config(member_dir)
+    width = config_value(config, "mesh.gb_width_m")
+    layer = config_value(config, "initial.layer_thickness") or 0.0
+    width = float(width) if width is not None else 6.0e-8
+    centroid = coords.mean(axis=1)[:, :2]
+    e1, e2 = coords[:, 1, :2] - coords[:, 0, :2], coords[:, 2, :2] - coords[:, 0, :2]
+    area = 0.5 * np.abs(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])
+    grown = (eta.reshape(len(coords), -1).mean(axis=1) >= 0.5) & (centroid[:, 0] > float(layer))
+    if not grown.any() or area[grown].sum() <= 0:
+        return None
+    seg = segments.reshape(-1, 2, segments.shape[-1])[:, :, :2]
+    a, ab = seg[:, 0], seg[:, 1] - seg[:, 0]
+    length2 = np.where((ab ** 2).sum(axis=1) > 0, (ab ** 2).sum(axis=1), 1.0)
+    p = centroid[grown][:, None, :]
+    t = np.clip(((p - a) * ab).sum(axis=2) / length2, 0.0, 1.0)
+    distance = np.linalg.norm(a + t[..., None] * ab - p, axis=2).min(axis=1)
+    return float(area[grown][distance <= width].sum() / area[grown].sum())
 
 
 def format_cell(value) -> str:
@@ -812,6 +881,7 @@ REPORT_COLUMNS: tuple = (
     ("max current density (A/m^2)", _from_summary("max_current_density_A_m2")),
     ("potential span (V)", _from_summary("potential_span_V")),
     ("max von Mises in SE (Pa)", _from_summary("max_von_mises_se_Pa")),
+    ("grown metal along GBs (fraction)", lambda row: row.get("gb_metal_fraction")),
     ("short circuit", _from_summary("short_circuit")),
 )
 
@@ -825,8 +895,58 @@ def section_header(ctx: ReportContext) -> str:
     lines += [f"- spec: `{rec.get('spec_file')}`" + (" (paper scale)" if rec.get("paper_scale") else ""),
               f"- base config: `{rec.get('base') or 'bundled default'}`",
               f"- members: {done}/{len(ctx.rows)} completed; sweep state: {rec.get('state')}",
-              f"- updated: {rec.get('updated_at')}"]
+              f"- updated: {rec.get('updated_at')}",
+              f"- resolution: {resolution_text(ctx)}",
+              f"- wall time: {wall_time_text(ctx.rows)}"]
     return "\n".join(lines)
+
+
+def _length_text(value) -> str:
+    return f"{float(value) * 1e9:.3g} nm" if value is not None else "n/a"
+
+
+def resolution_text(ctx: ReportContext) -> str:
+    """Which resolution the members ran at: default or paper scale, the cell sizes from the members'
+    config.toml and the degrees of freedom from their summary.json."""
+    rec = ctx.record
+    if rec.get("paper_scale"):
+        paper = rec.get("spec", {}).get("paper_scale", {})
+        sets = ", ".join(f"{k}={toml_literal(v)}" for k, v in _flatten(
+            paper.get("set", {}) if isinstance(paper, Mapping) else {}, "", lambda *a: None).items())
+        text = "paper scale (`--paper-scale`" + (f": {sets}" if sets else "") + ")"
+    else:
+        text = "the spec's default resolution (no `--paper-scale`)"
+    meshes = []
+    for row in ctx.rows:
+        mesh = member_config(row["dir"]).get("mesh", {})
+        if not mesh:
+            continue
+        size = mesh.get("size_m")
+        size_text = " x ".join(f"{float(v) * 1e6:.3g}" for v in size) + " um" if isinstance(size, list) else "n/a"
+        desc = (f"cell size grain/GB/fine {_length_text(mesh.get('cell_size_grain_m'))} / "
+                f"{_length_text(mesh.get('cell_size_gb_m'))} / {_length_text(mesh.get('cell_size_fine_m'))}, "
+                f"domain {size_text}")
+        if desc not in meshes:
+            meshes.append(desc)
+    text += "; " + ("; ".join(meshes) if meshes else "cell sizes n/a (no member config.toml)")
+    dofs = [int(d) for row in ctx.rows if isinstance(d := row["summary"].get("dofs"), (int, float))]
+    if dofs:
+        text += f"; {min(dofs)} dofs" if min(dofs) == max(dofs) else f"; {min(dofs)}-{max(dofs)} dofs"
+    ranks = {row["summary"].get("ranks") for row in ctx.rows if row["summary"].get("ranks")}
+    if ranks:
+        text += f" on {'/'.join(str(r) for r in sorted(ranks))} rank(s) per member"
+    return text
+
+
+def wall_time_text(rows: Sequence[Mapping]) -> str:
+    """Sum and max of the members' wall_time_s (summary.json)."""
+    times = [(float(t), row["name"]) for row in rows
+             if isinstance(t := row["summary"].get("wall_time_s"), (int, float))]
+    if not times:
+        return "n/a (no member summary with wall_time_s)"
+    longest = max(times)
+    return (f"sum {sum(t for t, _ in times):.1f} s, max {longest[0]:.1f} s ({longest[1]}) "
+            f"over {len(times)} member(s) (summary wall_time_s)")
 
 
 def section_members(ctx: ReportContext) -> str:
@@ -844,18 +964,395 @@ def section_problems(ctx: ReportContext) -> str:
     return "\n".join(lines)
 
 
-# Sections of report.md, in order; each returns Markdown ("" = left out). Add figures / paper comparison here.
-REPORT_SECTIONS: tuple = (section_header, section_members, section_problems)
+# -- comparison with the paper (../shared/MODEL.md, "Results to compare with") -----------------------------------
+REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_COMPUTED = "reproduced", "partly", "not reproduced", "not computed"
+FLAT_REL = 0.01       # a change (last - first) below 1 % of the largest |value| is no trend
+SLIGHT_REL = 0.20     # "slightly": a change of at most 20 % of the largest |value|
+SIMILAR_REL = 0.20    # "similar" / "differ little": spread (max - min) / max|value| at most 20 %
+MODERATE_REL = 0.50   # ... at most 50 %: partly
+NEAR_FACTOR = 2.0     # "~X": within a factor 2 of the paper's number
+PARTLY_FACTOR = 10.0  # ... within a factor 10: partly
+
+METRIC_LABELS = {
+    "dendrite_depth_m": "dendrite depth (m)",
+    "metal_measure": "metal measure (m^dim)",
+    "tips": "dendrite tips",
+    "gb_metal_fraction": "grown metal along GBs (fraction)",
+    "max_current_density_A_m2": "max current density (A/m^2)",
+    "potential_span_V": "potential span (V)",
+    "max_von_mises_se_Pa": "max von Mises in the SE (Pa)",
+    "max_von_mises_metal_Pa": "max von Mises in the metal (Pa)",
+    "max_equivalent_plastic_strain": "max equivalent plastic strain",
+}
 
 
-def make_report(sweep_dir: str | Path, sections: Sequence[ReportSection] | None = None) -> Path:
-    """Write DIR/report.md from DIR/sweep.json and the member folders; returns its path."""
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str   # REPRODUCED, PARTLY, NOT_REPRODUCED or NOT_COMPUTED
+    numbers: str   # the numbers that decide it
+
+
+# A judge gets the completed members as (swept value, row) sorted by the value, and the swept symbol.
+Judge = Callable[[Sequence[tuple], str], Verdict]
+
+
+@dataclass(frozen=True)
+class PaperStatement:
+    paper: str       # what the paper reports
+    criterion: str   # how fem-dendrite's numbers decide it (printed in the report)
+    judge: Judge
+
+
+@dataclass(frozen=True)
+class PaperSweep:
+    key: str         # the swept config key
+    symbol: str
+    unit: str
+    figures: str
+    statements: tuple
+
+
+def metric_value(row: Mapping, metric: str) -> float | None:
+    """A row's number: a row key (tips, gb_metal_fraction) or a summary.json key; None when missing."""
+    value = row[metric] if metric in row else row.get("summary", {}).get(metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _g(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _values_text(points, metric: str, symbol: str) -> str:
+    xs = ", ".join(_g(x) for x, _ in points)
+    ys = ", ".join(_g(y) for _, y in points)
+    return f"{METRIC_LABELS.get(metric, metric)} at {symbol} = {xs}: {ys}"
+
+
+def _trend_class(ys: Sequence[float], direction: int, slight: float | None) -> tuple[str, float]:
+    scale = max(abs(y) for y in ys)
+    if scale == 0:
+        return "flat", 0.0
+    rel = (ys[-1] - ys[0]) / scale
+    if abs(rel) < FLAT_REL:
+        return "flat", rel
+    if direction * rel < 0:
+        return "opposite", rel
+    tol = FLAT_REL * scale
+    if not all(direction * (b - a) >= -tol for a, b in zip(ys, ys[1:])):
+        return "not monotone", rel
+    if slight is not None and abs(rel) > slight:
+        return "larger than slight", rel
+    return "monotone", rel
+
+
+def trend(metrics: Sequence[str], direction: int, slight: float | None = None) -> Judge:
+    """Each metric should change monotonically with the swept value (direction -1: decrease, +1: increase):
+    reproduced when every metric does (and by at most `slight` when given); partly when some metric at least
+    changes the right way between the lowest and highest value; not reproduced when they are flat or opposite;
+    not computed when no metric has two members with values."""
+    def judge(series, symbol):
+        parts, classes = [], []
+        for metric in metrics:
+            points = [(x, v) for x, row in series if (v := metric_value(row, metric)) is not None]
+            if len({x for x, _ in points}) < 2:
+                parts.append(f"{METRIC_LABELS.get(metric, metric)}: fewer than 2 members with a value")
+                continue
+            cls, rel = _trend_class([y for _, y in points], direction, slight)
+            classes.append(cls)
+            parts.append(f"{_values_text(points, metric, symbol)} ({rel:+.1%} of the largest from lowest to "
+                         f"highest {symbol}: {cls})")
+        if not classes:
+            outcome = NOT_COMPUTED
+        elif len(classes) == len(metrics) and all(c == "monotone" for c in classes):
+            outcome = REPRODUCED
+        elif any(c in ("monotone", "not monotone", "larger than slight") for c in classes):
+            outcome = PARTLY
+        else:
+            outcome = NOT_REPRODUCED
+        return Verdict(outcome, "; ".join(parts))
+    return judge
+
+
+def level(metric: str, target: float, select: str = "each", mode: str = "near") -> Judge:
+    """The metric of the selected members ("each", "lowest" or "highest" swept value) against the paper's number:
+    mode "near": within NEAR_FACTOR either way reproduced, PARTLY_FACTOR partly; mode "at_most": at most
+    NEAR_FACTOR x target reproduced, at most PARTLY_FACTOR x partly (the qualitative "stays low")."""
+    def inside(ratio, factor):
+        return ratio <= factor if mode == "at_most" else 1.0 / factor <= ratio <= factor
+
+    def judge(series, symbol):
+        chosen = {"each": list(series), "lowest": list(series[:1]), "highest": list(series[-1:])}[select]
+        points = [(x, v) for x, row in chosen if (v := metric_value(row, metric)) is not None]
+        label = METRIC_LABELS.get(metric, metric)
+        if not points:
+            which = "any member" if select == "each" else f"the member with the {select} {symbol}"
+            return Verdict(NOT_COMPUTED, f"{label}: no value for {which}")
+        ratios = [abs(v) / target for _, v in points]
+        if all(inside(r, NEAR_FACTOR) for r in ratios):
+            outcome = REPRODUCED
+        elif all(inside(r, PARTLY_FACTOR) for r in ratios) or any(inside(r, NEAR_FACTOR) for r in ratios):
+            outcome = PARTLY
+        else:
+            outcome = NOT_REPRODUCED
+        missing = len(chosen) - len(points)
+        return Verdict(outcome, f"{_values_text(points, metric, symbol)} (paper ~{_g(target)}; ratio "
+                       f"{', '.join(_g(r) for r in ratios)})" + (f"; {missing} member(s) without a value"
+                                                                   if missing else ""))
+    return judge
+
+
+def spread(metrics: Sequence[str], tol: float = SIMILAR_REL, partly_tol: float = MODERATE_REL) -> Judge:
+    """Each metric should differ little across the members: relative spread (max - min) / max|value| at most
+    `tol` for every metric reproduced; at most `partly_tol` (or some metric within `tol`) partly."""
+    def judge(series, symbol):
+        parts, spreads = [], []
+        for metric in metrics:
+            points = [(x, v) for x, row in series if (v := metric_value(row, metric)) is not None]
+            if len(points) < 2:
+                parts.append(f"{METRIC_LABELS.get(metric, metric)}: fewer than 2 members with a value")
+                continue
+            ys = [y for _, y in points]
+            scale = max(abs(y) for y in ys)
+            rel = (max(ys) - min(ys)) / scale if scale > 0 else 0.0
+            spreads.append(rel)
+            parts.append(f"{_values_text(points, metric, symbol)} (spread {rel:.1%})")
+        if not spreads:
+            outcome = NOT_COMPUTED
+        elif len(spreads) == len(metrics) and all(r <= tol for r in spreads):
+            outcome = REPRODUCED
+        elif all(r <= partly_tol for r in spreads) or any(r <= tol for r in spreads):
+            outcome = PARTLY
+        else:
+            outcome = NOT_REPRODUCED
+        return Verdict(outcome, "; ".join(parts))
+    return judge
+
+
+def at_least(metric: str, threshold: float, select: str = "highest") -> Judge:
+    """The metric of the member with the lowest/highest swept value should be at least `threshold`."""
+    def judge(series, symbol):
+        chosen = list(series[-1:]) if select == "highest" else list(series[:1])
+        points = [(x, v) for x, row in chosen if (v := metric_value(row, metric)) is not None]
+        if not points:
+            return Verdict(NOT_COMPUTED, f"{METRIC_LABELS.get(metric, metric)}: no value for the member with the "
+                           f"{select} {symbol}")
+        outcome = REPRODUCED if points[0][1] >= threshold else NOT_REPRODUCED
+        return Verdict(outcome, f"{_values_text(points, metric, symbol)} (needs >= {_g(threshold)})")
+    return judge
+
+
+def all_of(*judges: Judge) -> Judge:
+    """Reproduced when every part is; not reproduced when every computed part is not; else partly."""
+    def judge(series, symbol):
+        verdicts = [j(series, symbol) for j in judges]
+        computed = [v.outcome for v in verdicts if v.outcome != NOT_COMPUTED]
+        if not computed:
+            outcome = NOT_COMPUTED
+        elif len(computed) == len(verdicts) and all(o == REPRODUCED for o in computed):
+            outcome = REPRODUCED
+        elif all(o == NOT_REPRODUCED for o in computed):
+            outcome = NOT_REPRODUCED
+        else:
+            outcome = PARTLY
+        return Verdict(outcome, "; ".join(v.numbers for v in verdicts))
+    return judge
+
+
+_TREND = (f"monotone over the members sorted by the swept value (steps against the trend up to {FLAT_REL:.0%} of "
+          f"the largest value tolerated) = reproduced; right direction between lowest and highest value only = "
+          f"partly; change below {FLAT_REL:.0%} or the opposite direction = not reproduced")
+_SPREAD = (f"relative spread (max - min) / max across the members <= {SIMILAR_REL:.0%} = reproduced, "
+           f"<= {MODERATE_REL:.0%} = partly")
+_NEAR = f"within a factor {NEAR_FACTOR:g} of the paper's number = reproduced, factor {PARTLY_FACTOR:g} = partly"
+_AT_MOST = f"at most {NEAR_FACTOR:g} x the paper's number = reproduced, {PARTLY_FACTOR:g} x = partly"
+
+# The statements of MODEL.md "Results to compare with", per swept key; each with its criterion and its judge.
+PAPER_SWEEPS: tuple = (
+    PaperSweep("materials.grain_boundary.youngs_modulus", "E_GB", "Pa", "Figs. 5-6", (
+        PaperStatement(
+            "Stress in the SE stays low (~70 MPa) because Na yields at 0.5 MPa",
+            f"max von Mises stress in the SE of every member vs 70 MPa and in the metal vs the Na yield stress "
+            f"0.5 MPa: {_AT_MOST} (both parts)",
+            all_of(level("max_von_mises_se_Pa", 70e6, "each", "at_most"),
+                   level("max_von_mises_metal_Pa", 0.5e6, "each", "at_most"))),
+        PaperStatement(
+            "Plastic strain and von Mises stress differ little between the E_GB values",
+            f"max equivalent plastic strain and max von Mises stress in the SE: {_SPREAD}",
+            spread(["max_equivalent_plastic_strain", "max_von_mises_se_Pa"])),
+        PaperStatement(
+            "Dendrite patterns are similar",
+            f"the same number of dendrite tips (from eta) in every member, and dendrite depth and metal measure "
+            f"{_SPREAD}",
+            all_of(spread(["tips"], tol=0.0), spread(["dendrite_depth_m", "metal_measure"]))),
+        PaperStatement(
+            "Interface current density ~400 mA/cm^2 at the tip",
+            f"max current density over the electrolyte cells and the run (summary; not only at the tip) of every "
+            f"member vs 4000 A/m^2 (400 mA/cm^2): {_NEAR}",
+            level("max_current_density_A_m2", 4000.0, "each", "near")),
+        PaperStatement(
+            "Stiffer GBs slow growth slightly",
+            f"dendrite depth and metal measure decrease with E_GB: {_TREND}; a change of more than "
+            f"{SLIGHT_REL:.0%} is not 'slight' (partly)",
+            trend(["dendrite_depth_m", "metal_measure"], -1, slight=SLIGHT_REL)),
+        PaperStatement(
+            "Dendrites prefer soft GBs",
+            f"the fraction of the grown metal (eta >= 0.5 beyond the initial layer) within mesh.gb_width_m of a GB "
+            f"decreases with E_GB: {_TREND}",
+            trend(["gb_metal_fraction"], -1)),
+    )),
+    PaperSweep("materials.grain_boundary.conductivity", "sigma_GB", "S/m", "Figs. 7-8", (
+        PaperStatement(
+            "High GB conductivity gives an almost uniform potential (~0.1 mV span)",
+            f"potential span of the member with the highest sigma_GB vs 0.1 mV: {_AT_MOST}",
+            level("potential_span_V", 1.0e-4, "highest", "at_most")),
+        PaperStatement(
+            "Low GB conductivity gives a potential span of ~2.5 V",
+            f"potential span of the member with the lowest sigma_GB vs 2.5 V: {_NEAR}",
+            level("potential_span_V", 2.5, "lowest", "near")),
+        PaperStatement(
+            "Low GB conductivity gives more dendrites (fibre-like with small branches)",
+            f"number of dendrite tips (from eta) decreases with sigma_GB: {_TREND}",
+            trend(["tips"], -1)),
+        PaperStatement(
+            "High GB conductivity gives tip splitting",
+            "the member with the highest sigma_GB has at least 2 dendrite tips = reproduced, else not reproduced "
+            "(the tip count does not tell a split tip from two dendrites)",
+            at_least("tips", 2, "highest")),
+    )),
+    PaperSweep("materials.grain_boundary.diffusivity", "D_GB", "m^2/s", "Fig. S9", (
+        PaperStatement(
+            "Lower GB diffusivity gives faster, more pronounced growth",
+            f"dendrite depth and metal measure (same end time) decrease with D_GB: {_TREND}",
+            trend(["dendrite_depth_m", "metal_measure"], -1)),
+    )),
+)
+
+
+def member_swept_value(row: Mapping, key: str):
+    """The member's value of `key`: its sweep values, else its resolved config.toml; None when unknown."""
+    if key in row.get("values", {}):
+        return row["values"][key]
+    return config_value(member_config(row["dir"]), key) if "dir" in row else None
+
+
+def varied_keys(rows: Sequence[Mapping]) -> list[str]:
+    """Keys with at least two different values among the members' sweep values."""
+    keys = list(dict.fromkeys(k for row in rows for k in row.get("values", {})))
+    return [k for k in keys if len({json.dumps(row["values"].get(k), sort_keys=True) for row in rows
+                                    if k in row.get("values", {})}) > 1]
+
+
+def paper_comparison(rows: Sequence[Mapping]) -> tuple:
+    """(PaperSweep or None, [(statement, verdict)], note) for the members (completed ones are judged)."""
+    varied = varied_keys(rows)
+    kinds = [kind for kind in PAPER_SWEEPS if kind.key in varied]
+    if not kinds:
+        return None, [], (f"no statement of the paper for the varied key(s) {', '.join(varied) or 'none'}")
+    kind = kinds[0]
+    others = [k for k in varied if k != kind.key]
+    if others:
+        return kind, [], (f"not compared: the sweep varies {', '.join(others)} besides {kind.key}, "
+                          "so the paper's one-parameter statements do not apply")
+    series = []
+    for row in rows:
+        x = member_swept_value(row, kind.key)
+        if row.get("status") == "completed" and isinstance(x, (int, float)) and not isinstance(x, bool):
+            series.append((float(x), row))
+    series.sort(key=lambda item: item[0])
+    note = (f"{len(series)} of {len(rows)} members completed and used; {kind.symbol} = "
+            f"{', '.join(_g(x) for x, _ in series) or 'none'} {kind.unit}")
+    return kind, [(st, st.judge(series, kind.symbol)) for st in kind.statements], note
+
+
+def section_paper(ctx: ReportContext) -> str:
+    kind, verdicts, note = paper_comparison(ctx.rows)
+    lines = ["## Comparison with the paper", ""]
+    if kind is None:
+        return "\n".join(lines + [f"Gao 2024 (../shared/MODEL.md): {note}."])
+    lines += [f"Gao 2024 {kind.figures}, statements as listed in ../shared/MODEL.md \"Results to compare with\"; "
+              f"swept `{kind.key}`: {note}. Each verdict follows from the numbered criterion below, computed from the "
+              "member table above; none is set by hand.", ""]
+    if not verdicts:
+        return "\n".join(lines)
+    counts = {o: sum(1 for _, v in verdicts if v.outcome == o)
+              for o in (REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_COMPUTED)}
+    table = [[i, st.paper, v.outcome, v.numbers] for i, (st, v) in enumerate(verdicts, 1)]
+    lines += [markdown_table(["#", "paper", "verdict", "fem-dendrite (the numbers that decide it)"], table), "",
+              "Summary: " + ", ".join(f"{n} {o}" for o, n in counts.items() if n) + ".", "", "Criteria:", ""]
+    lines += [f"{i}. {st.criterion}." for i, (st, _) in enumerate(verdicts, 1)]
+    return "\n".join(lines)
+
+
+# -- figures --------------------------------------------------------------------------------------------------------
+FIGURES_DIR = "figures"
+
+
+def make_figures(sweep_dir: str | Path, rows: Sequence[Mapping]) -> dict:
+    """DIR/figures/fields.png (render.render_sweep_fields) and histories.png (render.render_sweep_histories);
+    returns {name: (path or None, caption or why it was not made)}. A figure that fails is reported, not raised."""
+    out = Path(sweep_dir) / FIGURES_DIR
+    dirs, names = [row["dir"] for row in rows], [row["name"] for row in rows]
+    figures: dict = {}
+    if not any((Path(d) / "snapshots").is_dir() and any((Path(d) / "snapshots").glob("snap_*.npz")) for d in dirs):
+        figures["fields"] = (None, "not made: no member has a snapshot yet")
+    else:
+        try:
+            from fem_dendrite import render
+
+            path = render.render_sweep_fields(dirs, names, out / "fields.png")
+            figures["fields"] = (path, "Last snapshot of each member (columns); rows: eta with the grain boundaries "
+                                 "(white), c, phi, |i|, equivalent plastic strain, von Mises stress; one colour range "
+                                 "per row (Gao 2024 Figs. 5 and 7). Blank panels: field not computed.")
+        except Exception as err:  # noqa: BLE001 - a figure must not stop the report
+            figures["fields"] = (None, f"not made: {type(err).__name__}: {err}")
+    if not any((Path(d) / "probes.csv").exists() for d in dirs):
+        figures["histories"] = (None, "not made: no member has probes.csv yet")
+    else:
+        try:
+            from fem_dendrite import render
+
+            probe = render.interface_probe(dirs)
+            where = next((render.probe_description(d, probe) for d in dirs if (Path(d) / "probes.csv").exists()),
+                         None) if probe is not None else None
+            path = render.render_sweep_histories(dirs, names, out / "histories.png", probe=probe)
+            figures["histories"] = (path, f"History at the probe closest to the metal/electrolyte interface "
+                                    f"({where or 'none'}; chosen as the probe whose eta came closest to 0.5): "
+                                    "|i| there (snapshot times), mean plating current density, potential and eta "
+                                    "(Gao 2024 Figs. 6 and 8).")
+        except Exception as err:  # noqa: BLE001
+            figures["histories"] = (None, f"not made: {type(err).__name__}: {err}")
+    return figures
+
+
+def section_figures(ctx: ReportContext) -> str:
+    if not ctx.figures:
+        return ""
+    lines = ["## Figures", ""]
+    for name, (path, text) in ctx.figures.items():
+        if path is not None:
+            lines += [f"![{name}]({FIGURES_DIR}/{Path(path).name})", "", f"*{name}*: {text}", ""]
+        else:
+            lines += [f"- {name}: {text}", ""]
+    return "\n".join(lines).rstrip()
+
+
+# Sections of report.md, in order; each returns Markdown ("" = left out).
+REPORT_SECTIONS: tuple = (section_header, section_members, section_paper, section_figures, section_problems)
+
+
+def make_report(sweep_dir: str | Path, sections: Sequence[ReportSection] | None = None, *,
+                figures: bool = True) -> Path:
+    """Write DIR/report.md from DIR/sweep.json and the member folders (and, with `figures`, DIR/figures/);
+    returns its path."""
     sweep_dir = Path(sweep_dir)
     try:
         record = json.loads((sweep_dir / SWEEP_FILE).read_text())
     except FileNotFoundError:
         raise UserError(f"{sweep_dir}: no {SWEEP_FILE} (not a sweep folder)") from None
-    ctx = ReportContext(sweep_dir, record, member_rows(sweep_dir, record))
+    rows = member_rows(sweep_dir, record)
+    ctx = ReportContext(sweep_dir, record, rows, make_figures(sweep_dir, rows) if figures else {})
     parts = [text for section in (REPORT_SECTIONS if sections is None else sections) if (text := section(ctx))]
     path = sweep_dir / REPORT_FILE
     path.write_text("\n\n".join(parts) + "\n")
