@@ -107,6 +107,7 @@ class ElectrochemistryConfig:
     transfer_coefficient: Quantity = _q("1", "unit_interval")
     charge_number: Quantity = _q("1", "positive_integer")
     equilibrium_potential: Quantity = _q("V")
+    metal_sink: str = _p(choices=("phase_rate", "faradaic"))
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,9 @@ class CoupledProblem:
             if mechanics is not None:
                 # L_sigma dpsi_el/deta * q, integrated on the mechanics' quadrature rule (where the history lives)
                 F_eta = F_eta + mechanics.phase_residual(q)
-        self.deposition_rate = ec.deposition_rate(self.eta, self.c, self.phi, self.p)
+        # what consumes Na+ and carries current (eqs. 2-3): all of d eta/dt, or its Butler-Volmer part only
+        self.deposition_rate = (ec.deposition_rate(self.eta, self.c, self.phi, self.p)
+                                if cfg.electrochemistry.metal_sink == "faradaic" else (self.eta - self.eta_old) / self.dt)
         F_c = ec.ion_transport_residual(self.c, self.c_old, r, self.dt, self.deposition_rate, self.phi,
                                         self.diffusivity, self.p, self.dx, self.dx_reaction)
         F_phi = ec.charge_residual(self.phi, s, self.deposition_rate, self.conductivity, self.p, self.dx,

@@ -128,12 +128,15 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     points = np.asarray(cfg.output.probe_points_m, dtype=float).reshape(-1, dim) / scales.length
     probes = io.PointProbes(problem.mesh, points)
     probe_names = {"eta": problem.eta, "c": outputs.point["c"], "phi": outputs.point["phi"]}
+    if problem.mechanics is not None:  # DG0 cell averages (Pa) of the cell holding each probe point
+        probe_names.update({"von_mises_Pa": outputs.cell["von_mises_stress"],
+                            "hydrostatic_stress_Pa": outputs.cell["hydrostatic_stress"]})
     point_columns = [f"{name}_p{i}" for i in range(len(points)) for name in probe_names]
 
     state = {"t_s": 0.0, "step": 0, "rejected": 0, "newton": 0, "linear": 0, "output_index": 0,
              "next_output_s": 0.0, "segment": 0, "short_circuit_time_s": None, "wall_before_s": 0.0,
              "max_current_density": 0.0, "max_von_mises_se": 0.0, "max_von_mises_metal": 0.0,
-             "max_equivalent_plastic_strain": 0.0, "c_min": 1.0}
+             "max_equivalent_plastic_strain": 0.0, "c_min": 1.0, "eta_min": 0.0, "eta_max": 1.0}
     dt0 = None
     if checkpoint is not None:
         arrays, meta = checkpoint
@@ -171,6 +174,10 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
             state["max_current_density"] = max(state["max_current_density"],
                                                outputs.cell_max("electrolyte_current_density_magnitude"))
         state["c_min"] = min(state["c_min"], comm.allreduce(float(problem.c.x.array.min(initial=1.0)), op=MPI.MIN))
+        state["eta_min"] = min(state["eta_min"], comm.allreduce(float(problem.eta.x.array.min(initial=0.0)),
+                                                                op=MPI.MIN))
+        state["eta_max"] = max(state["eta_max"], comm.allreduce(float(problem.eta.x.array.max(initial=1.0)),
+                                                                op=MPI.MAX))
         if problem.mechanics is not None:
             for key, value in problem.mechanics.extremes(outputs).items():
                 state[key] = max(state[key], value)
@@ -264,7 +271,8 @@ def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plati
         "na_ion_amount_mol": integrals["ion_amount"] * scales.amount(problem.dim),
         "max_current_density_A_m2": state["max_current_density"],
         "potential_span_V": span,
-        "min_concentration": state["c_min"],
+        "min_concentration": state["c_min"],  # c / c0, over the run
+        "phase_field_range": [state["eta_min"], state["eta_max"]],  # min and max of eta over the run
         "short_circuit": state["short_circuit_time_s"] is not None,
         "short_circuit_time_s": state["short_circuit_time_s"],
         "plating_electrode_measure": plating_area,

@@ -10,14 +10,12 @@ needs eta_a < 0; eta_a > 0 dissolves metal.
 Each function returns the residual form of one equation, discretised in time with backward Euler; the coupled
 problem sums them.
 
-Sink and current source (a gap MODEL.md leaves open, "c went negative inside new metal"): eqs. 2 and 3 are written
-with d eta/dt; here they use its Faradaic part R = -L_eta h'(eta) BV(c, eta_a) (deposition_rate). The rest of
-d eta/dt, the Allen-Cahn relaxation L_sigma [g' - div(kappa grad eta)], only keeps the interface profile in shape and
-moves it by curvature; it integrates to ~zero across a steady interface, so it neither consumes ions nor carries
-current. With the full d eta/dt the relaxation ate ions where none were left (c < -1 inside new metal in the
-reference case); with R the cathodic term vanishes with c, so c stays non-negative. Sodium is conserved exactly
-with the reacted amount (integral over time of the integral of R) and, to the accuracy of a steady interface profile,
-with the metal measure integral of h(eta) (tests/test_balances.py).
+Sink and current source (a gap MODEL.md leaves open: "c went negative inside new metal"): eqs. 2 and 3 take a
+`rate`, what consumes Na+ and carries current. MODEL.md's form is rate = d eta/dt ("phase_rate"): Na is conserved
+exactly with the phase integral, but the Allen-Cahn relaxation L_sigma [g' - div(kappa grad eta)] (profile upkeep and
+capillarity) also eats ions, so c can go negative inside new metal. "faradaic" takes the Butler-Volmer part R only
+(deposition_rate): the cathodic term vanishes with c, so c stays non-negative, but capillary motion then changes the
+metal without ions. The problem chooses with electrochemistry.metal_sink; tests/test_balances.py checks both.
 """
 from __future__ import annotations
 
@@ -90,7 +88,7 @@ def ion_transport_residual(c, c_old, test, dt, rate, phi, diffusivity, p, dx, dx
 
         dc/dt = div[ D (grad c + n c grad phi) ] - (c_s / c0) R
 
-    `rate` is deposition_rate(...) (the Faradaic part of d eta/dt). `dx_reaction` (default dx) integrates the
+    `rate`: what consumes Na+ (d eta/dt, or its Faradaic part deposition_rate; see the module notes). `dx_reaction` (default dx) integrates the
     storage and sink terms: the problem passes a vertex (lumped) rule, which keeps c >= 0 where the sink empties
     a node (a consistent mass matrix undershoots there).
     """
