@@ -1,8 +1,8 @@
 """Benchmark of the default case: dofs, steps, Newton and linear iterations, time per step split into assembly
 (residual + Jacobian) and linear solve, from PETSc's event log.
 
-    .venv/bin/python benchmarks/default_case.py [--end 2.0]
-    .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/default_case.py [--end 2.0]
+    .venv/bin/python benchmarks/default_case.py [--end 0.5]
+    .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/default_case.py [--end 0.5]
 """
 import argparse
 import tempfile
@@ -18,7 +18,7 @@ from fem_dendrite import config, simulation
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--end", type=float, default=2.0, help="simulated time (s)")
+    parser.add_argument("--end", type=float, default=0.5, help="simulated time (s); the default case ends at 0.5 s")
     args = parser.parse_args()
     comm = MPI.COMM_WORLD
     cfg = config.load(None, [f"time.end_s={args.end}", "output.interval_s=1000"])
