@@ -1,0 +1,372 @@
+"""Mechanics coupled to the phase field (MODEL.md eq. 4 and the mechanical term of eq. 1), in scaled units.
+
+    div sigma = 0,  sigma = C(eta, beta) : (eps(u) - eps_p - (Omega/3) h(eta) I)        (eq. 4, J2 plasticity)
+    d eta/dt = ... - L_sigma dpsi_el/deta,  dpsi_el/deta = -(Omega/3) h'(eta) tr(sigma)   (eq. 1)
+
+Units: lengths and u in L0 = 1 um, stresses and moduli in E0 = c0 R T (scales.energy_density, ~2.48e7 Pa at
+298 K); outputs are converted to SI (m, Pa).
+
+Choices:
+- Monolithic: u is the 4th block of the same backward-Euler Newton as (eta, c, phi). The driving force is strong
+  (L_sigma Omega/3 h' |tr sigma| reaches 2-3 x W, ~10 x the largest double-well force, in the default case) and the
+  stress depends on eta through the eigenstrain and C(eta); a staggered split would need sub-iterations (or accept
+  a first-order splitting error and a stability limit on dt), while one Newton on the coupled residual keeps the
+  quadratic rate because the Jacobian (ufl.derivative: the consistent tangent of the return map and the
+  d sigma/d eta, d(driving force)/du blocks) is exact (finite-difference checked). Its radius of convergence is set
+  by Na's plasticity (the return map bends on the scale of the 1e-4 yield strain), so steps stay ~1e-3 s; the
+  convergence test (configure_solver) makes sure a step is only accepted with the displacement block in equilibrium.
+- Displacement: vector P1 by default (degree=2 or a config key mechanics.displacement_degree = 2 gives P2). P1
+  triangles lock under the isochoric plastic flow of Na: on a flat front at the default resolution (h = 30 nm) the
+  interface-weighted tr(sigma) that drives eq. 1 comes out ~1.5 x too large with P1 (-52 MPa; -39 MPa at h/2) against
+  -32.5 / -33.3 MPa with P2 (h, h/2). P2 costs 40408 instead of 18560 unknowns and ~4 x the time per Newton
+  iteration in the default case (tests/test_coupling.py::test_p2_displacement_converges_the_interface_stress).
+- History (eps_p, ebar_p) on the quadrature rule of cfg.solver.quadrature_degree; it changes only in accept(), so a
+  rejected step leaves no trace (reject() restores u from the last accepted u; the history was never written).
+- Supports (mechanics.support): "roller": u_x = 0 on the plating face (x = x_min) and the rigid modes left by it
+  removed at points of that face (2D: u_y = 0 at its lowest corner; 3D: u_y = u_z = 0 at the corner (y_min, z_min)
+  and u_z = 0 at (y_max, z_min)): the body expands freely in y (z) and towards the counter face.
+  "clamped": u = 0 on the plating and counter faces.
+- Stack pressure p (mechanics.stack_pressure, Pa): the traction t = -p n on the counter face (x = x_max), i.e.
+  + integral p n.v ds in the residual; with the roller support a uniform body carries sigma_xx = -p. With
+  "clamped" the counter face is a Dirichlet face and a pressure there has no effect: that combination is refused.
+- Initial state: the mechanical equilibrium of the initial metal (its eigenstrain, plastic flow included) is solved
+  with eta frozen in set_initial_state() and accepted, so t = 0 outputs show the stress of the initial shape and
+  the first coupled step starts from an equilibrated u. As eq. 4 is written, the initial metal (electrode layer,
+  nuclei) carries the full eigenstrain, i.e. it starts pre-stressed (tr sigma ~ -360 MPa in the default nucleus).
+- Material data: E mixed by materials.mix (metal, electrolyte, GB; cfg.materials.mixing_rule), nu, yield stress and
+  hardening by eta only (materials.phase_mix of metal and electrolyte).
+- Plane strain in 2D (mechanics.plane = "stress": plane stress, elastic only), full 3D.
+"""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import ufl
+from dolfinx import fem, mesh as dmesh
+from dolfinx.fem.petsc import NonlinearProblem
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from fem_dendrite import materials
+from fem_dendrite.errors import ConvergenceError, UserError
+from fem_dendrite.mesh import FACET_TAGS
+from fem_dendrite.physics import mechanics as mech
+
+INITIAL_PREFIX = "fem_dendrite_mechanics_initial_"
+
+class MechanicsCoupling:
+    """The displacement block of the coupled problem (interface used by fem_dendrite.problem.CoupledProblem).
+
+    attach(problem) builds everything once problem.eta, problem.p, problem.domain.beta and problem.ds exist.
+    """
+
+    def __init__(self, cfg, scales, degree: int | None = None):
+        m = cfg.mechanics
+        if m.support == "clamped" and float(m.stack_pressure) > 0.0:
+            raise UserError("mechanics.stack_pressure needs mechanics.support = \"roller\": with \"clamped\" the "
+                            "counter face is held by u = 0 and a pressure there has no effect")
+        self.cfg = cfg
+        self.scales = scales
+        # Lagrange degree of u: the argument, else mechanics.displacement_degree if the config has that key, else 1
+        self.degree = int(degree if degree is not None else getattr(m, "displacement_degree", 1))
+        if self.degree not in (1, 2):
+            raise UserError(f"mechanics: displacement degree must be 1 or 2, got {self.degree}")
+        self._problem = None
+
+    @property
+    def problem(self):
+        """The CoupledProblem (held by a weak reference: no reference cycle, so both are freed deterministically on
+        every rank; a cycle left to Python's garbage collector destroys PETSc objects at different times on
+        different ranks and can deadlock collective destroys)."""
+        return self._problem() if self._problem is not None else None
+
+    # -- set-up ------------------------------------------------------------------------------------------------------
+    def attach(self, problem) -> None:
+        cfg, sc = self.cfg, self.scales
+        self._problem = weakref.ref(problem)
+        msh = problem.mesh
+        self.mesh = msh
+        self.dim = msh.geometry.dim
+        self.V = fem.functionspace(msh, ("Lagrange", self.degree, (self.dim,)))
+        self.u = fem.Function(self.V, name="u")
+        self.u_old = fem.Function(self.V, name="u_old")
+        self.state = mech.PlasticState(msh, cfg.solver.quadrature_degree)
+        self.dx = mech.quadrature_measure(msh, self.state.quadrature_degree)
+
+        mat, m = cfg.materials, cfg.mechanics
+        S = sc.energy_density
+        eta = problem.eta
+
+        def by_phase(name):
+            return materials.phase_mix(float(getattr(mat.metal, name)) / S,
+                                       float(getattr(mat.electrolyte, name)) / S, eta)
+
+        youngs = materials.mix(float(mat.metal.youngs_modulus) / S, float(mat.electrolyte.youngs_modulus) / S,
+                               float(mat.grain_boundary.youngs_modulus) / S, eta, problem.domain.beta,
+                               mat.mixing_rule)
+        poisson = materials.phase_mix(float(mat.metal.poisson_ratio), float(mat.electrolyte.poisson_ratio), eta)
+        plastic = bool(m.plasticity)
+        # Omega as a Constant: the initial equilibrium ramps it (load stepping)
+        self.volume_expansion = float(m.volume_expansion)
+        self.omega = fem.Constant(msh, PETSc.ScalarType(self.volume_expansion))
+        self.coeffs = mech.MechanicsCoefficients(
+            youngs_modulus=youngs, poisson_ratio=poisson,
+            yield_stress=by_phase("yield_stress") if plastic else None,
+            hardening_modulus=by_phase("hardening_modulus") if plastic else 0.0,
+            volume_expansion=self.omega, plane=m.plane, plasticity=plastic)
+        # scaled stack pressure (a Constant: a load history can change it between steps)
+        self.pressure = fem.Constant(msh, PETSc.ScalarType(float(m.stack_pressure) / S))
+        self.sigma = self.state.stress(self.u, eta, self.coeffs)
+        self._bcs = self._make_bcs()
+        self._outputs = None
+
+    def _vertices(self, where):
+        return dmesh.locate_entities_boundary(self.mesh, 0, where)
+
+    def _make_bcs(self):
+        msh, V, dim = self.mesh, self.V, self.dim
+        tags = self.problem.domain.facet_tags
+        fdim = dim - 1
+        zero = PETSc.ScalarType(0.0)
+        plating = tags.find(FACET_TAGS["plating"])
+        if self.cfg.mechanics.support == "clamped":
+            counter = tags.find(FACET_TAGS["counter"])
+            return [fem.dirichletbc(np.zeros(dim, dtype=PETSc.ScalarType),
+                                    fem.locate_dofs_topological(V, fdim, np.concatenate([plating, counter])), V)]
+        bcs = [fem.dirichletbc(zero, fem.locate_dofs_topological(V.sub(0), fdim, plating), V.sub(0))]
+        # rigid modes left by u_x = 0 on the plating face: pin corner points of that face
+        x = msh.geometry.x
+        lo, hi = np.empty(3), np.empty(3)
+        msh.comm.Allreduce(x.min(axis=0), lo, op=MPI.MIN)
+        msh.comm.Allreduce(x.max(axis=0), hi, op=MPI.MAX)
+        tol = 1e-8 * max(float(np.max(hi - lo)), 1.0)
+
+        def corner(y, z=None):
+            def where(p):
+                ok = np.isclose(p[0], lo[0], atol=tol) & np.isclose(p[1], y, atol=tol)
+                return ok & np.isclose(p[2], z, atol=tol) if z is not None else ok
+            return where
+
+        pins = [(corner(lo[1]), (1,))] if dim == 2 else [(corner(lo[1], lo[2]), (1, 2)), (corner(hi[1], lo[2]), (2,))]
+        for where, components in pins:
+            vertices = self._vertices(where)
+            found = msh.comm.allreduce(len(vertices), op=MPI.SUM)
+            if found == 0:
+                raise UserError("mechanics.support = \"roller\": no mesh vertex at a corner of the plating face "
+                                "to remove the rigid-body modes (the mesh must be a box)")
+            for i in components:
+                bcs.append(fem.dirichletbc(zero, fem.locate_dofs_topological(V.sub(i), 0, vertices), V.sub(i)))
+        return bcs
+
+    # -- forms -------------------------------------------------------------------------------------------------------
+    def residual(self):
+        """integral sigma(u, eta) : eps(v) dx (+ integral p n.v ds on the counter face with the roller support)."""
+        v = ufl.TestFunction(self.V)
+        F = ufl.inner(self.sigma, mech.strain(v)) * self.dx
+        if self.cfg.mechanics.support == "roller":
+            n = ufl.FacetNormal(self.mesh)
+            F = F + self.pressure * ufl.inner(n, v) * self.problem.ds(FACET_TAGS["counter"])
+        return F
+
+    def driving_force(self):
+        """dpsi_el/deta = -(Omega/3) h'(eta) tr(sigma) (scaled by E0)."""
+        return -(self.coeffs.volume_expansion / 3.0) * materials.interpolation_derivative(self.problem.eta) \
+            * ufl.tr(self.sigma)
+
+    def phase_residual(self, q):
+        """L_sigma dpsi_el/deta q on the history's quadrature rule (added to the Allen-Cahn residual)."""
+        return self.problem.p.interface_mobility * self.driving_force() * q * self.dx
+
+    def boundary_conditions(self):
+        return list(self._bcs)
+
+    # -- state -------------------------------------------------------------------------------------------------------
+    def set_initial_state(self) -> None:
+        """Zero history, then the equilibrium of the initial eta (eta frozen), accepted as the t = 0 state.
+
+        Load stepping: Omega is ramped from 0 (all at once if Newton converges, else in halved increments, each
+        accepted, i.e. the initial metal expands gradually); Newton with a backtracking line search (a large plastic
+        step from a stress-free state can make plain Newton cycle).
+        """
+        self.configure_solver()
+        self.state.set_arrays({k: np.zeros_like(v) for k, v in self.state.arrays().items()})
+        self.u.x.array[:] = 0.0
+        self.u_old.x.array[:] = 0.0
+        solver = NonlinearProblem(self.residual(), self.u, bcs=self._bcs, petsc_options_prefix=INITIAL_PREFIX,
+                                  petsc_options=self._initial_options())
+        snes = solver.solver
+        done, increment, self.initial_iterations, self.initial_increments = 0.0, 1.0, 0, 0
+        try:
+            while done < 1.0:
+                target = min(done + increment, 1.0)
+                self.omega.value = target * self.volume_expansion
+                solver.solve()
+                self.initial_iterations += snes.getIterationNumber()
+                finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
+                if snes.getConvergedReason() > 0 and finite:
+                    done = target
+                    self.initial_increments += 1
+                    self.accept()
+                    continue
+                self.u.x.array[:] = self.u_old.x.array
+                increment *= 0.5
+                if increment < 1.0 / 64:
+                    raise ConvergenceError(f"mechanics: the equilibrium of the initial metal did not converge (SNES "
+                                           f"reason {snes.getConvergedReason()} with Omega ramped in 1/64 steps)")
+        finally:
+            self.omega.value = self.volume_expansion
+
+    def configure_solver(self) -> None:
+        """Install the mechanics-aware convergence test on the coupled SNES (idempotent).
+
+        PETSc's default test compares the norm of the whole residual with rtol x its first value. The first iterate
+        of a step carries the potential's residual (~1e7 in the first step, from the 1e8 conductivity contrast), so
+        that test could stop with the displacement block still far from equilibrium, and the plastic history would
+        then be accepted from an unequilibrated u. Here a step converges when PETSc's default criteria hold (same
+        rtol, atol, stol, divtol) and, in addition, the displacement block's norm is <= max(atol, rtol x its largest
+        value in this solve). A Newton that stalls in the plastic return (Na is nearly perfectly plastic: the return
+        map bends on the scale of its yield strain, 1e-4) then ends at snes_max_it, and the time stepper cuts dt.
+        Called from set_initial_state()/set_arrays(), i.e. after CoupledProblem built its SNES.
+        """
+        snes = self.problem.nonlinear.solver
+        if getattr(self, "_snes_id", None) == id(snes):
+            return
+        n_u = self.V.dofmap.index_map.size_local * self.V.dofmap.index_map_bs
+        comm = self.mesh.comm
+        record = {"rnorm0": None, "max_u": 0.0}
+        self.last_block_norm = 0.0  # norm of the displacement block at the last tested iterate (diagnostics)
+        me = weakref.ref(self)  # the SNES keeps the callback: no strong reference back (no cycle, see .problem)
+
+        def converged(snes_, it, norms):
+            xnorm, ynorm, fnorm = norms
+            rtol, atol, stol, _ = snes_.getTolerances()
+            F = snes_.getFunction()[0].getArray(readonly=True)
+            u_norm = np.sqrt(comm.allreduce(float(np.dot(F[-n_u:], F[-n_u:])) if n_u else 0.0, op=MPI.SUM))
+            if me() is not None:
+                me().last_block_norm = u_norm
+            if it == 0:
+                record["rnorm0"], record["max_u"] = fnorm, u_norm
+            record["max_u"] = max(record["max_u"], u_norm)
+            if not np.isfinite(fnorm):
+                return PETSc.SNES.ConvergedReason.DIVERGED_FNORM_NAN
+            reason = 0
+            if fnorm < atol:
+                reason = PETSc.SNES.ConvergedReason.CONVERGED_FNORM_ABS
+            elif it > 0:
+                if fnorm <= rtol * record["rnorm0"]:
+                    reason = PETSc.SNES.ConvergedReason.CONVERGED_FNORM_RELATIVE
+                elif ynorm < stol * xnorm:
+                    reason = PETSc.SNES.ConvergedReason.CONVERGED_SNORM_RELATIVE
+                else:
+                    divtol = snes_.getDivergenceTolerance()
+                    if divtol > 0 and fnorm > divtol * record["rnorm0"]:
+                        return PETSc.SNES.ConvergedReason.DIVERGED_DTOL
+            if reason > 0 and u_norm > max(atol, rtol * record["max_u"]):
+                return 0  # the displacement block is not in equilibrium yet: iterate on
+            return reason
+
+        snes.setConvergenceTest(converged)
+        self._snes_id = id(snes)
+
+    def _initial_options(self) -> dict:
+        s = self.cfg.solver
+        opts = {k: v for k, v in s.petsc.items() if not k.startswith(("snes_", "pc_fieldsplit", "fieldsplit_"))}
+        if s.petsc.get("pc_type") == "fieldsplit":
+            opts.update({"ksp_type": "preonly", "pc_type": "lu"})
+        opts.update({"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_max_it": 40,
+                     "snes_rtol": s.rtol, "snes_atol": s.atol, "snes_stol": s.stol,
+                     "snes_error_if_not_converged": False})
+        return opts
+
+    def accept(self) -> None:
+        """Accepted step: history from the converged (u, eta), u_old = u, output fields refreshed."""
+        self.state.accept(self.u, self.problem.eta, self.coeffs)
+        self.u_old.x.array[:] = self.u.x.array
+        self._refresh_outputs()
+
+    def reject(self) -> None:
+        """Rejected step: u back to the last accepted u (the history is only written by accept)."""
+        self.u.x.array[:] = self.u_old.x.array
+
+    def arrays(self) -> dict:
+        return {"u": self.u.x.array.copy(), "u_old": self.u_old.x.array.copy(), **self.state.arrays()}
+
+    def set_arrays(self, data: dict) -> None:
+        self.configure_solver()
+        self.state.set_arrays(data)
+        self.u.x.array[:] = data["u"]
+        self.u_old.x.array[:] = data["u_old"]
+        self._refresh_outputs()
+
+    # -- outputs -----------------------------------------------------------------------------------------------------
+    def _accepted_stress(self):
+        """C : (eps(u) - eps_p - eps_eta) from the updated history: after accept() this is the converged stress."""
+        e_el = mech.strain(self.u) - self.state.eps_p - mech.eigenstrain(self.problem.eta, self.coeffs.volume_expansion)
+        plane = self.coeffs.plane if not self.coeffs.plasticity else "strain"
+        return mech.elastic_stress(e_el, self.coeffs.youngs_modulus, self.coeffs.poisson_ratio, self.dim, plane)
+
+    def _build_outputs(self) -> None:
+        msh = self.mesh
+        sigma = self._accepted_stress()
+        exprs = {"stress": (sigma, (3, 3)), "von_mises_stress": (mech.von_mises(sigma), ()),
+                 "hydrostatic_stress": (mech.hydrostatic_stress(sigma), ()),
+                 "stress_trace": (mech.stress_trace(sigma), ()),
+                 "equivalent_plastic_strain": (self.state.ebar_p, ()), "eta": (self.problem.eta, ())}
+        Q = fem.functionspace(msh, ("DG", 0))
+        volume = fem.assemble_vector(fem.form(ufl.TestFunction(Q) * self.dx)).array
+        n = Q.dofmap.index_map.size_local
+        out = {}
+        for name, (expr, shape) in exprs.items():
+            W = fem.functionspace(msh, ("DG", 0, shape)) if shape else Q
+            out[name] = (fem.Function(W, name=name), fem.form(ufl.inner(expr, ufl.TestFunction(W)) * self.dx),
+                         int(np.prod(shape)) if shape else 1)
+        self._outputs = {"fields": out, "volume": volume[:n].copy(), "n": n}
+
+    def _refresh_outputs(self) -> None:
+        """Cell averages (over the quadrature rule of the history) of the accepted state, scaled units."""
+        if self._outputs is None:
+            self._build_outputs()
+        vol, n = self._outputs["volume"], self._outputs["n"]
+        for fn, form, bs in self._outputs["fields"].values():
+            b = fem.assemble_vector(form)  # owned cells only
+            fn.x.array[: n * bs] = (b.array[: n * bs].reshape(n, bs) / vol[:, None]).ravel()
+            fn.x.scatter_forward()
+
+    def cell_fields(self) -> dict:
+        """The DG0 cell averages in scaled units (refreshed on accept): name -> Function."""
+        if self._outputs is None:
+            self._refresh_outputs()
+        return {name: entry[0] for name, entry in self._outputs["fields"].items()}
+
+    def output_expressions(self) -> dict:
+        """DG0 output fields in SI: name -> (UFL expression, value shape).
+
+        displacement (m, vector, at the cell midpoint); stress (Pa, 3x3 incl. sigma_zz in 2D); von_mises_stress (Pa);
+        hydrostatic_stress = tr(sigma)/3 (Pa); stress_trace = tr(sigma) (Pa, the paper's sigma_h);
+        equivalent_plastic_strain (1). Stress quantities are cell averages over the history's quadrature points
+        of the last accepted state.
+        """
+        f = self.cell_fields()
+        S, L0 = self.scales.energy_density, self.scales.length
+        return {"displacement": (self.u * L0, (self.dim,)),
+                "stress": (f["stress"] * S, (3, 3)),
+                "von_mises_stress": (f["von_mises_stress"] * S, ()),
+                "hydrostatic_stress": (f["hydrostatic_stress"] * S, ()),
+                "stress_trace": (f["stress_trace"] * S, ()),
+                "equivalent_plastic_strain": (f["equivalent_plastic_strain"] * 1.0, ())}
+
+    def extremes(self, outputs=None) -> dict:
+        """Maxima of the accepted state (SI, allreduced): von Mises (cell averages) in the SE (eta < 0.5) and in the
+        metal (eta >= 0.5), equivalent plastic strain (over the quadrature points)."""
+        f = self.cell_fields()
+        n = self._outputs["n"]
+        vm = f["von_mises_stress"].x.array[:n] * self.scales.energy_density
+        eta = f["eta"].x.array[:n]
+        ebar = self.state.ebar_p
+        owned = ebar.function_space.dofmap.index_map.size_local * ebar.function_space.dofmap.index_map_bs
+        comm = self.mesh.comm
+        return {"max_von_mises_se": comm.allreduce(float(np.max(vm[eta < 0.5], initial=0.0)), op=MPI.MAX),
+                "max_von_mises_metal": comm.allreduce(float(np.max(vm[eta >= 0.5], initial=0.0)), op=MPI.MAX),
+                "max_equivalent_plastic_strain": comm.allreduce(float(np.max(ebar.x.array[:owned], initial=0.0)),
+                                                                op=MPI.MAX)}
