@@ -119,6 +119,8 @@ class MechanicsConfig:
     plane: str = _p(choices=("strain", "stress"))
     support: str = _p(choices=("roller", "clamped"))
     freeze_phase: bool = _p()
+    eigenstrain_reference: str = _p(choices=("initial", "pristine"))
+    displacement_degree: int = _p(choices=(1, 2))
     volume_expansion: Quantity = _q("1", "nonnegative")
     stack_pressure: Quantity = _q("Pa", "nonnegative")
 

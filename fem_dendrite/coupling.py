@@ -68,8 +68,8 @@ class MechanicsCoupling:
                             "counter face is held by u = 0 and a pressure there has no effect")
         self.cfg = cfg
         self.scales = scales
-        # Lagrange degree of u: the argument, else mechanics.displacement_degree if the config has that key, else 1
-        self.degree = int(degree if degree is not None else getattr(m, "displacement_degree", 1))
+        # Lagrange degree of u: the argument, else mechanics.displacement_degree
+        self.degree = int(degree if degree is not None else m.displacement_degree)
         if self.degree not in (1, 2):
             raise UserError(f"mechanics: displacement degree must be 1 or 2, got {self.degree}")
         self._problem = None
@@ -110,8 +110,13 @@ class MechanicsCoupling:
         # Omega as a Constant: the initial equilibrium ramps it (load stepping)
         self.volume_expansion = float(m.volume_expansion)
         self.omega = fem.Constant(msh, PETSc.ScalarType(self.volume_expansion))
+        # stress-free reference: the as-assembled cell (its initial metal) or a pristine electrolyte (eq. 4 as written)
+        self.reference_phase = None
+        if m.eigenstrain_reference == "initial":
+            self.reference_phase = fem.Function(eta.function_space, name="reference_phase")
+            self.reference_phase.interpolate(problem.initial_phase)
         self.coeffs = mech.MechanicsCoefficients(
-            youngs_modulus=youngs, poisson_ratio=poisson,
+            youngs_modulus=youngs, poisson_ratio=poisson, reference_phase=self.reference_phase,
             yield_stress=by_phase("yield_stress") if plastic else None,
             hardening_modulus=by_phase("hardening_modulus") if plastic else 0.0,
             volume_expansion=self.omega, plane=m.plane, plasticity=plastic)
@@ -302,7 +307,8 @@ class MechanicsCoupling:
     # -- outputs -----------------------------------------------------------------------------------------------------
     def _accepted_stress(self):
         """C : (eps(u) - eps_p - eps_eta) from the updated history: after accept() this is the converged stress."""
-        e_el = mech.strain(self.u) - self.state.eps_p - mech.eigenstrain(self.problem.eta, self.coeffs.volume_expansion)
+        e_el = mech.strain(self.u) - self.state.eps_p - mech.eigenstrain(self.problem.eta, self.coeffs.volume_expansion,
+                                                                          self.coeffs.reference_phase)
         plane = self.coeffs.plane if not self.coeffs.plasticity else "strain"
         return mech.elastic_stress(e_el, self.coeffs.youngs_modulus, self.coeffs.poisson_ratio, self.dim, plane)
 

@@ -24,6 +24,9 @@ from fem_dendrite.scaling import Scales
 from fem_dendrite.timestepping import AdaptiveStepper
 
 COMM = MPI.COMM_WORLD
+# eq. 4 as written (a pristine electrolyte is stress free), so that the initial metal carries the eigenstrain and the
+# frozen-phase states below are loaded; the default reference (the as-assembled cell) is tested on its own
+PRISTINE = "mechanics.eigenstrain_reference=\"pristine\""
 # the test domains are built here (rectangle_domain, box_domain); cfg.mesh only has to be consistent with them
 # metal everywhere: a layer far thicker than the box (eta = 1 to round-off, so E, sigma_Y, H are the metal's)
 METAL = ["initial.nuclei=[]", "initial.layer_thickness=1.0e-5", "initial.perturbation_amplitude=0.0"]
@@ -33,7 +36,7 @@ ELECTROLYTE = ["initial.nuclei=[]", "initial.layer_thickness=0.0"]
 THREE_D = ["mechanics.plasticity=false", "mesh.dim=3", "mesh.size_m=[1.0e-6, 1.0e-6, 1.0e-6]", "output.probe_points_m=[[1.0e-7, 1.0e-7, 1.0e-7]]"]
 # a flat front in a thin strip; the phase-field mobility is pinned (it sets the weight of the mechanical driving
 # force against the reaction: L_sigma Omega/3 |tr sigma| vs L_eta h' BV)
-STRIP = ["initial.nuclei=[]", "initial.layer_thickness=4.0e-7", "initial.perturbation_amplitude=0.0",
+STRIP = [PRISTINE, "initial.nuclei=[]", "initial.layer_thickness=4.0e-7", "initial.perturbation_amplitude=0.0",
          "electrochemistry.anisotropy_strength=0.0", "electrode.voltage=0.1",
          "electrochemistry.interface_mobility=2.5e-5"]
 
@@ -57,7 +60,7 @@ def box_domain(comm, size, n) -> Domain:
 
 def coupled(overrides, domain_factory, comm=COMM):
     """(cfg, scales, problem, mechanics) with mechanics on, after set_initial_state (initial equilibrium solved)."""
-    cfg = config.load(None, ["mechanics.enabled=true"] + list(overrides))
+    cfg = config.load(None, ["mechanics.enabled=true", PRISTINE] + list(overrides))
     scales = Scales.from_config(cfg)
     mech = MechanicsCoupling(cfg, scales) if cfg.mechanics.enabled else None
     problem = CoupledProblem(cfg, domain_factory(comm), scales, mechanics=mech)
@@ -185,6 +188,31 @@ def test_frozen_clamped_slab_carries_the_fully_constrained_hydrostatic_stress():
     assert np.allclose(hydro, p, rtol=5e-3) and np.allclose(trace, 3 * p, rtol=5e-3)
     vm = owned_cells(mech.cell_fields()["von_mises_stress"])[centre] * scales.energy_density
     assert vm.max(initial=0.0) < 5e-3 * abs(p)
+
+
+@pytest.mark.mpi
+def test_default_reference_leaves_the_initial_metal_stress_free_and_expands_new_metal():
+    """mechanics.eigenstrain_reference = "initial" (default): eps_eta = (Omega/3) [h(eta) - h(eta_0)] I. A body that
+    starts as metal is stress free (eq. 4 as written loads it to -3 K e*, see the clamped slab above); a body that
+    starts as electrolyte and then turns into metal carries the fully constrained stress -3 K e* I of new metal."""
+    clamped = ["mechanics.freeze_phase=true", "mechanics.support=\"clamped\"", "mechanics.plasticity=false"]
+    slab = lambda c: rectangle_domain(c, 0.25, 2.0, 4, 32)  # noqa: E731
+    reference = "mechanics.eigenstrain_reference=\"initial\""
+    cfg, scales, problem, mech = coupled(METAL + clamped + [reference], slab)
+    steps(problem, 1, 0.01)
+    E, nu, sy, H, es = metal(cfg)
+    p = -E * 3 * es / (3 * (1 - 2 * nu))
+    assert np.abs(stress_si(mech, scales)).max(initial=0.0) < 1e-9 * abs(p)
+
+    cfg, scales, problem, mech = coupled(ELECTROLYTE + clamped + [reference], slab)
+    assert np.abs(stress_si(mech, scales)).max(initial=0.0) < 1e-9 * abs(p)
+    for f in (problem.eta, problem.eta_old):  # the electrolyte has turned into metal
+        f.x.array[:] = 1.0
+    steps(problem, 1, 0.01)
+    centre = np.abs(cell_midpoints(mech)[:, 1] - 1.0) < 0.2
+    sigma = stress_si(mech, scales)[centre]
+    for i in range(3):
+        assert np.allclose(sigma[:, i, i], p, rtol=5e-3)
 
 
 # ------------------------------------------------------------------------------------------- (b) stack pressure
@@ -340,7 +368,7 @@ def test_rejected_step_leaves_the_plastic_history_untouched(monkeypatch):
 # ----------------------------------------------------------------------------------------------- (e), (f) runs
 def tiny_run_config(extra=()):
     return config.load(None, [
-        "mechanics.enabled=true", "mesh.size_m=[5.0e-7, 5.0e-7]", "mesh.grains=2", "mesh.lloyd_iterations=0",
+        "mechanics.enabled=true", PRISTINE, "mesh.size_m=[5.0e-7, 5.0e-7]", "mesh.grains=2", "mesh.lloyd_iterations=0",
         "mesh.cell_size_grain_m=8.0e-8", "mesh.cell_size_gb_m=8.0e-8", "mesh.cell_size_fine_m=8.0e-8",
         "mesh.fine_band_m=0.0", "initial.nuclei=[]", "initial.layer_thickness=1.5e-7",
         "initial.perturbation_amplitude=3.0e-8", "initial.perturbation_wavelength=5.0e-7",
@@ -403,3 +431,32 @@ def test_run_writes_mechanics_summary_probes_snapshot_and_panels(tmp_path):
     pytest.importorskip("pyvista")
     written = render.render_run(out)
     assert written and written[0].exists() and written[0].stat().st_size > 0
+
+
+# ------------------------------------------------------------------------------------------- (g) resume
+RESUMED_NUMBERS = SUMMARY_NUMBERS + ["t_end_s", "rejected_steps", "linear_iterations", "min_concentration"]
+
+
+@pytest.mark.mpi
+def test_interrupted_coupled_run_resumes_to_the_uninterrupted_result(tmp_path):
+    """A run stopped after 2 steps (the same exit path as Ctrl-C / SIGTERM: checkpoint, outputs, summary with status
+    "interrupted") and resumed gives the summary and probe history of the run that was never stopped: the
+    checkpoint holds u, the plastic history and the step size, and the eigenstrain reference is rebuilt."""
+    root = COMM.bcast(str(tmp_path) if COMM.rank == 0 else None, root=0)
+    cfg = tiny_run_config(["time.end_s=5.0e-3", "mechanics.eigenstrain_reference=\"initial\""])
+    full = simulation.run(cfg, f"{root}/full", comm=COMM)
+    cfg = tiny_run_config(["time.end_s=5.0e-3", "mechanics.eigenstrain_reference=\"initial\"",
+                           f"mesh.file=\"{root}/full/mesh.msh\""])
+    part = simulation.run(cfg, f"{root}/part", comm=COMM, max_steps=2)
+    assert part["status"] == "interrupted" and part["steps"] == 2
+    resumed = simulation.run(cfg, f"{root}/part", resume=True, comm=COMM)
+    assert full["status"] == resumed["status"] == "completed" and full["steps"] == 5
+    for key in RESUMED_NUMBERS:
+        assert resumed[key] == pytest.approx(full[key], rel=1e-9, abs=1e-300), key
+    assert resumed["max_equivalent_plastic_strain"] > 0.0
+    from fem_dendrite import io
+
+    a, b = io.read_probes(f"{root}/full/probes.csv"), io.read_probes(f"{root}/part/probes.csv")
+    assert list(a) == list(b) and len(a["time_s"]) == len(b["time_s"]) == 6
+    for name in a:
+        assert np.allclose(a[name], b[name], rtol=1e-9, atol=0.0), name

@@ -117,3 +117,62 @@ def test_tiny_run_writes_documented_outputs(tmp_path):
     assert float(rows[-1]["metal_measure"]) > float(rows[0]["metal_measure"])
     assert (out / "config.toml").exists()
     assert config.load(out / "config.toml") == cfg
+
+
+def test_sigterm_stops_at_a_checkpoint_and_resume_finishes_the_run(tmp_path):
+    """`fem-dendrite run` (mechanics on, the default) sent SIGTERM mid-run, as a batch system does at its wall time:
+    it finishes the step, checkpoints, writes its outputs and a summary with status "interrupted" and exits 1;
+    `--resume` then ends with the same result as a run that was never stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    overrides = ["mesh.size_m=[5.0e-7, 5.0e-7]", "mesh.grains=2", "mesh.lloyd_iterations=0",
+                 "mesh.cell_size_grain_m=8.0e-8", "mesh.cell_size_gb_m=8.0e-8", "mesh.cell_size_fine_m=8.0e-8",
+                 "mesh.fine_band_m=0.0", "initial.nuclei=[]", "initial.layer_thickness=1.5e-7",
+                 "initial.perturbation_amplitude=3.0e-8", "initial.perturbation_wavelength=5.0e-7",
+                 "output.probe_points_m=[[1.5e-7, 2.5e-7]]", "output.vtx=false", "time.end_s=0.1",
+                 "time.initial_step_s=1.0e-3", "time.max_step_s=1.0e-3", "electrode.voltage=0.1"]
+    cli = str(Path(sys.executable).with_name("fem-dendrite"))
+    cfg_file = tmp_path / "tiny.toml"
+    cfg_file.write_text(config.to_toml(config.load(None, overrides)))
+    stopped = tmp_path / "stopped"
+    proc = subprocess.Popen([cli, "run", str(cfg_file), "--out", str(stopped)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    probes = stopped / "probes.csv"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:  # wait for a few accepted steps
+        if probes.exists() and len(probes.read_text().splitlines()) >= 6:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    os.kill(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    summary = json.loads((stopped / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and "SIGTERM" in summary["message"]
+    assert summary["steps"] >= 3  # the 4 data rows waited for (initial state + 3 steps)
+
+    resumed = subprocess.run([cli, "run", str(cfg_file), "--out", str(stopped), "--resume"], capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    cfg_whole = tmp_path / "whole.toml"
+    cfg_whole.write_text(config.to_toml(config.load(None, overrides + [f"mesh.file=\"{stopped / 'mesh.msh'}\""])))
+    whole = subprocess.run([cli, "run", str(cfg_whole), "--out", str(tmp_path / "whole")], capture_output=True,
+                           text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    a = json.loads((stopped / "summary.json").read_text())
+    b = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    assert a["status"] == b["status"] == "completed" and a["steps"] == b["steps"] > summary["steps"]
+    for key in ("rejected_steps", "newton_iterations", "metal_measure", "na_ion_amount_mol", "max_von_mises_se_Pa",
+                "max_equivalent_plastic_strain", "dendrite_depth_m"):
+        assert a[key] == pytest.approx(b[key], rel=1e-9), key
+    from fem_dendrite import io
+
+    p, q = io.read_probes(stopped / "probes.csv"), io.read_probes(tmp_path / "whole" / "probes.csv")
+    assert len(p["time_s"]) == len(q["time_s"]) == a["steps"] + 1
+    for name in q:
+        assert np.allclose(p[name], q[name], rtol=1e-9, atol=0.0), name

@@ -70,7 +70,8 @@ class MechanicsCoefficients:
 
     youngs_modulus E and poisson_ratio nu (e.g. E = materials.mix(E_metal, E_SE, E_GB, eta, beta)),
     yield_stress sigma_Y(eta) (uniaxial) and hardening_modulus H(eta) (linear isotropic, on ebar_p),
-    volume_expansion Omega (eps_eta = (Omega / 3) h(eta) I; float or UFL scalar),
+    volume_expansion Omega (eps_eta = (Omega / 3) [h(eta) - h(reference_phase)] I; float or UFL scalar),
+    reference_phase eta_ref of the stress-free state (None: 0, eq. 4 as written),
     plane "strain" | "stress" (2D only, ignored in 3D), plasticity on/off.
     """
 
@@ -79,6 +80,7 @@ class MechanicsCoefficients:
     yield_stress: Any = None
     hardening_modulus: Any = 0.0
     volume_expansion: Any = 0.0
+    reference_phase: Any = None
     plane: str = "strain"
     plasticity: bool = True
 
@@ -109,9 +111,13 @@ def strain(u, dim: int | None = None):
     raise ValueError(f"mechanics needs a 2D or 3D displacement, got dimension {dim}")
 
 
-def eigenstrain(eta, omega):
-    """Transformation strain eps_eta = (Omega / 3) h(eta) I (3x3): a volume change Omega where eta = 1."""
-    return (omega / 3.0) * interpolation(eta) * ufl.Identity(3)
+def eigenstrain(eta, omega, reference=None):
+    """Transformation strain eps_eta = (Omega / 3) [h(eta) - h(eta_ref)] I (3x3): a volume change Omega where
+    electrolyte (eta = 0) became metal (eta = 1). reference = None: eta_ref = 0 (eq. 4 as written, a pristine
+    electrolyte is the stress-free state); else eta_ref is the phase of the stress-free reference (e.g. the initial
+    metal of the as-assembled cell)."""
+    h = interpolation(eta) if reference is None else interpolation(eta) - interpolation(reference)
+    return (omega / 3.0) * h * ufl.Identity(3)
 
 
 def elastic_stress(e_el, youngs_modulus, poisson_ratio, dim: int = 3, plane: str = "strain"):
@@ -188,7 +194,7 @@ class PlasticState:
     def _return_map(self, u, eta, coeffs: MechanicsCoefficients):
         """(sigma, eps_p_new, ebar_p_new, f_trial) of the radial return from the stored history."""
         dim = _dim(u)
-        e_el = strain(u, dim) - eigenstrain(eta, coeffs.volume_expansion)
+        e_el = strain(u, dim) - eigenstrain(eta, coeffs.volume_expansion, coeffs.reference_phase)
         if not coeffs.plasticity:
             sigma = elastic_stress(e_el, coeffs.youngs_modulus, coeffs.poisson_ratio, dim, coeffs.plane)
             return sigma, self.eps_p, self.ebar_p, None
@@ -291,7 +297,7 @@ def stress(u, eta, coeffs: MechanicsCoefficients, state: PlasticState | None = N
     if state is None:
         if coeffs.plasticity:
             raise ValueError("plasticity needs a PlasticState")
-        e_el = strain(u) - eigenstrain(eta, coeffs.volume_expansion)
+        e_el = strain(u) - eigenstrain(eta, coeffs.volume_expansion, coeffs.reference_phase)
         return elastic_stress(e_el, coeffs.youngs_modulus, coeffs.poisson_ratio, _dim(u), coeffs.plane)
     return state.stress(u, eta, coeffs)
 
