@@ -29,10 +29,14 @@ Choices:
 - Stack pressure p (mechanics.stack_pressure, Pa): the traction t = -p n on the counter face (x = x_max), i.e.
   + integral p n.v ds in the residual; with the roller support a uniform body carries sigma_xx = -p. With
   "clamped" the counter face is a Dirichlet face and a pressure there has no effect: that combination is refused.
-- Initial state: the mechanical equilibrium of the initial metal (its eigenstrain, plastic flow included) is solved
-  with eta frozen in set_initial_state() and accepted, so t = 0 outputs show the stress of the initial shape and
-  the first coupled step starts from an equilibrated u. As eq. 4 is written, the initial metal (electrode layer,
-  nuclei) carries the full eigenstrain, i.e. it starts pre-stressed (tr sigma ~ -360 MPa in the default nucleus).
+- Stress-free reference (mechanics.eigenstrain_reference): "initial" (default) = the as-assembled cell,
+  eps_eta = (Omega/3) [h(eta) - h(eta_0)] I with eta_0 the initial phase (rebuilt from the config, so a resumed run
+  has it too): only metal plated (or stripped) during the run changes volume. "pristine" = eq. 4 as written
+  (eta_0 = 0): the initial metal (electrode layer, nuclei) starts pre-strained, tr sigma ~ -360 MPa in the default
+  nucleus, which then shrinks before it grows.
+- Initial state: the mechanical equilibrium of the initial phase (its eigenstrain, plastic flow included; zero with
+  the "initial" reference) is solved with eta frozen in set_initial_state() and accepted, so t = 0 outputs show the
+  stress of the initial shape and the first coupled step starts from an equilibrated u.
 - Material data: E mixed by materials.mix (metal, electrolyte, GB; cfg.materials.mixing_rule), nu, yield stress and
   hardening by eta only (materials.phase_mix of metal and electrolyte).
 - Plane strain in 2D (mechanics.plane = "stress": plane stress, elastic only), full 3D.
@@ -194,7 +198,6 @@ class MechanicsCoupling:
         accepted, i.e. the initial metal expands gradually); Newton with a backtracking line search (a large plastic
         step from a stress-free state can make plain Newton cycle).
         """
-        self.configure_solver()
         self.state.set_arrays({k: np.zeros_like(v) for k, v in self.state.arrays().items()})
         self.u.x.array[:] = 0.0
         self.u_old.x.array[:] = 0.0
@@ -232,7 +235,7 @@ class MechanicsCoupling:
         rtol, atol, stol, divtol) and, in addition, the displacement block's norm is <= max(atol, rtol x its largest
         value in this solve). A Newton that stalls in the plastic return (Na is nearly perfectly plastic: the return
         map bends on the scale of its yield strain, 1e-4) then ends at snes_max_it, and the time stepper cuts dt.
-        Called from set_initial_state()/set_arrays(), i.e. after CoupledProblem built its SNES.
+        Called by CoupledProblem right after it built its SNES.
         """
         snes = self.problem.nonlinear.solver
         if getattr(self, "_snes_id", None) == id(snes):
@@ -298,7 +301,6 @@ class MechanicsCoupling:
         return {"u": self.u.x.array.copy(), "u_old": self.u_old.x.array.copy(), **self.state.arrays()}
 
     def set_arrays(self, data: dict) -> None:
-        self.configure_solver()
         self.state.set_arrays(data)
         self.u.x.array[:] = data["u"]
         self.u_old.x.array[:] = data["u_old"]

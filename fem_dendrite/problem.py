@@ -187,6 +187,8 @@ class CoupledProblem:
         options.setdefault("snes_error_if_not_converged", False)
         self.nonlinear = NonlinearProblem(self.residuals, self.unknowns, bcs=self.bcs,
                                           petsc_options_prefix=SNES_PREFIX, petsc_options=options)
+        if mechanics is not None:  # its convergence test also checks the displacement block on its own
+            mechanics.configure_solver()
         self._flux_forms = None
 
     # -- boundary conditions ---------------------------------------------------------------------------------------
