@@ -255,10 +255,11 @@ def _apply_override(data: dict, assignment: str) -> None:
             raise UserError(f"--set {dotted}: unknown entry {'.'.join(keys[: i + 1])!r}")
         node = node[key]
     last = keys[-1]
-    if last not in node:
+    open_table = keys[:-1] == ["solver", "petsc"]  # any PETSc option may be added, not only the bundled ones
+    if last not in node and not open_table:
         accepted = ", ".join(sorted(node))
         raise UserError(f"--set {dotted}: unknown key {last!r} (accepted: {accepted})")
-    if isinstance(node[last], dict) and "value" in node[last]:
+    if isinstance(node.get(last), dict) and "value" in node[last]:
         node[last] = {**node[last], "value": value, "source": f"override (--set {dotted})"}
     elif last == "value" and "source" in node:
         node["value"] = value

@@ -123,9 +123,13 @@ def _field_values(grid, key) -> np.ndarray | None:
     return None
 
 
+ROW_PERCENTILES = (1.0, 99.0)
+
+
 def render_sweep_fields(member_dirs, names, out_png, panels=None) -> Path:
     """One column per member (its last snapshot), one row per panel (default PANELS: eta with the grain boundaries,
-    c, phi, |i|, equivalent plastic strain, von Mises stress), the same colour range along each row. A member
+    c, phi, |i|, equivalent plastic strain, von Mises stress), the same colour range along each row (from the
+    ROW_PERCENTILES of each member's values: values beyond it show in the end colours). A member
     without snapshots, or a field a member did not compute (e.g. no mechanics), leaves its panel blank with a note.
     Writes `out_png` (parent folders made) and returns its path."""
     import pyvista as pv
@@ -157,7 +161,10 @@ def render_sweep_fields(member_dirs, names, out_png, panels=None) -> Path:
         if not found:
             ranges.append(None)
             continue
-        lo, hi = min(float(v.min()) for v in found), max(float(v.max()) for v in found)
+        # robust shared range: the 1st-99th percentiles of each member, so that a few extreme cells (e.g. the
+        # current where a member short-circuits) do not wash out the other columns
+        lo = min(float(np.percentile(v, ROW_PERCENTILES[0])) for v in found)
+        hi = max(float(np.percentile(v, ROW_PERCENTILES[1])) for v in found)
         if hi <= lo:
             pad = 1e-12 + abs(lo) * 1e-6
             lo, hi = lo - pad, hi + pad

@@ -892,7 +892,11 @@ def section_header(ctx: ReportContext) -> str:
     lines = [f"# Sweep {rec['name']}", ""]
     if rec.get("description"):
         lines += [rec["description"], ""]
-    lines += [f"- spec: `{rec.get('spec_file')}`" + (" (paper scale)" if rec.get("paper_scale") else ""),
+    spec_file = str(rec.get("spec_file"))
+    bundled = Path(__file__).parent / "sweeps"
+    if Path(spec_file).parent == bundled:  # bundled: the package path, not this machine's
+        spec_file = f"fem_dendrite/sweeps/{Path(spec_file).name} (bundled: {Path(spec_file).stem})"
+    lines += [f"- spec: `{spec_file}`" + (" (paper scale)" if rec.get("paper_scale") else ""),
               f"- base config: `{rec.get('base') or 'bundled default'}`",
               f"- members: {done}/{len(ctx.rows)} completed; sweep state: {rec.get('state')}",
               f"- updated: {rec.get('updated_at')}",

@@ -108,3 +108,11 @@ def test_set_overrides_value_and_marks_source(tmp_path):
     assert cfg.electrode.current_density == default.electrode.current_density
     assert cfg.electrochemistry == default.electrochemistry
     assert cfg == config.load(None, ["electrode.voltage=0.2", "time.end_s=3.5"])
+
+
+def test_set_adds_any_petsc_option_but_no_other_new_key():
+    """[solver.petsc] is open (any PETSc option, passed to the SNES under its prefix); other tables are closed."""
+    cfg = config.load(None, ["solver.petsc.mat_mumps_icntl_14=80", "solver.petsc.ksp_type=\"gmres\""])
+    assert cfg.solver.petsc["mat_mumps_icntl_14"] == 80 and cfg.solver.petsc["ksp_type"] == "gmres"
+    with pytest.raises(UserError, match="unknown key 'mat_mumps_icntl_14'"):
+        config.load(None, ["solver.mat_mumps_icntl_14=80"])
