@@ -118,6 +118,7 @@ class MechanicsConfig:
     plasticity: bool = _p()
     plane: str = _p(choices=("strain", "stress"))
     support: str = _p(choices=("roller", "clamped"))
+    lateral_faces: str = _p(choices=("roller", "free"))
     freeze_phase: bool = _p()
     eigenstrain_reference: str = _p(choices=("initial", "pristine"))
     displacement_degree: int = _p(choices=(1, 2))

@@ -22,10 +22,12 @@ Choices:
   iteration in the default case (tests/test_coupling.py::test_p2_displacement_converges_the_interface_stress).
 - History (eps_p, ebar_p) on the quadrature rule of cfg.solver.quadrature_degree; it changes only in accept(), so a
   rejected step leaves no trace (reject() restores u from the last accepted u; the history was never written).
-- Supports (mechanics.support): "roller": u_x = 0 on the plating face (x = x_min) and the rigid modes left by it
-  removed at points of that face (2D: u_y = 0 at its lowest corner; 3D: u_y = u_z = 0 at the corner (y_min, z_min)
-  and u_z = 0 at (y_max, z_min)): the body expands freely in y (z) and towards the counter face.
-  "clamped": u = 0 on the plating and counter faces.
+- Supports (mechanics.support): "roller": u_x = 0 on the plating face (x = x_min); "clamped": u = 0 on the plating
+  and counter faces. Side faces (mechanics.lateral_faces): "roller" (default): u.n = 0 on the y faces (3D: and the
+  z faces), the symmetry planes of a window cut from a wider cell; "free": traction free (the edge of a cell; with
+  the roller support the rigid modes are then removed at points of the plating face: 2D u_y = 0 at its lowest
+  corner; 3D u_y = u_z = 0 at (y_min, z_min) and u_z = 0 at (y_max, z_min)). Free sides let new metal expand
+  sideways where it meets them, so plating runs ahead along the sides of the window.
 - Stack pressure p (mechanics.stack_pressure, Pa): the traction t = -p n on the counter face (x = x_max), i.e.
   + integral p n.v ds in the residual; with the roller support a uniform body carries sigma_xx = -p. With
   "clamped" the counter face is a Dirichlet face and a pressure there has no effect: that combination is refused.
@@ -139,11 +141,20 @@ class MechanicsCoupling:
         fdim = dim - 1
         zero = PETSc.ScalarType(0.0)
         plating = tags.find(FACET_TAGS["plating"])
+        lateral = []  # symmetry planes of a wider cell: u.n = 0 on the side faces (y faces; 3D also z faces)
+        if self.cfg.mechanics.lateral_faces == "roller":
+            for axis, names in ((1, ("bottom", "top")), (2, ("back", "front")))[: dim - 1]:
+                facets = np.concatenate([tags.find(FACET_TAGS[n]) for n in names])
+                lateral.append(fem.dirichletbc(zero, fem.locate_dofs_topological(V.sub(axis), fdim, facets),
+                                               V.sub(axis)))
         if self.cfg.mechanics.support == "clamped":
             counter = tags.find(FACET_TAGS["counter"])
             return [fem.dirichletbc(np.zeros(dim, dtype=PETSc.ScalarType),
-                                    fem.locate_dofs_topological(V, fdim, np.concatenate([plating, counter])), V)]
-        bcs = [fem.dirichletbc(zero, fem.locate_dofs_topological(V.sub(0), fdim, plating), V.sub(0))]
+                                    fem.locate_dofs_topological(V, fdim, np.concatenate([plating, counter])),
+                                    V)] + lateral
+        bcs = [fem.dirichletbc(zero, fem.locate_dofs_topological(V.sub(0), fdim, plating), V.sub(0))] + lateral
+        if lateral:  # u_x = 0 on the plating face and u.n = 0 on the sides leave no rigid-body mode
+            return bcs
         # rigid modes left by u_x = 0 on the plating face: pin corner points of that face
         x = msh.geometry.x
         lo, hi = np.empty(3), np.empty(3)

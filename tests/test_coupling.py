@@ -27,6 +27,8 @@ COMM = MPI.COMM_WORLD
 # eq. 4 as written (a pristine electrolyte is stress free), so that the initial metal carries the eigenstrain and the
 # frozen-phase states below are loaded; the default reference (the as-assembled cell) is tested on its own
 PRISTINE = "mechanics.eigenstrain_reference=\"pristine\""
+# traction-free side faces: the free-body states below; the default side rollers are tested on their own
+FREE_SIDES = "mechanics.lateral_faces=\"free\""
 # the test domains are built here (rectangle_domain, box_domain); cfg.mesh only has to be consistent with them
 # metal everywhere: a layer far thicker than the box (eta = 1 to round-off, so E, sigma_Y, H are the metal's)
 METAL = ["initial.nuclei=[]", "initial.layer_thickness=1.0e-5", "initial.perturbation_amplitude=0.0"]
@@ -36,7 +38,7 @@ ELECTROLYTE = ["initial.nuclei=[]", "initial.layer_thickness=0.0"]
 THREE_D = ["mechanics.plasticity=false", "mesh.dim=3", "mesh.size_m=[1.0e-6, 1.0e-6, 1.0e-6]", "output.probe_points_m=[[1.0e-7, 1.0e-7, 1.0e-7]]"]
 # a flat front in a thin strip; the phase-field mobility is pinned (it sets the weight of the mechanical driving
 # force against the reaction: L_sigma Omega/3 |tr sigma| vs L_eta h' BV)
-STRIP = [PRISTINE, "initial.nuclei=[]", "initial.layer_thickness=4.0e-7", "initial.perturbation_amplitude=0.0",
+STRIP = [PRISTINE, FREE_SIDES, "initial.nuclei=[]", "initial.layer_thickness=4.0e-7", "initial.perturbation_amplitude=0.0",
          "electrochemistry.anisotropy_strength=0.0", "electrode.voltage=0.1",
          "electrochemistry.interface_mobility=2.5e-5"]
 
@@ -60,7 +62,7 @@ def box_domain(comm, size, n) -> Domain:
 
 def coupled(overrides, domain_factory, comm=COMM):
     """(cfg, scales, problem, mechanics) with mechanics on, after set_initial_state (initial equilibrium solved)."""
-    cfg = config.load(None, ["mechanics.enabled=true", PRISTINE] + list(overrides))
+    cfg = config.load(None, ["mechanics.enabled=true", PRISTINE, FREE_SIDES] + list(overrides))
     scales = Scales.from_config(cfg)
     mech = MechanicsCoupling(cfg, scales) if cfg.mechanics.enabled else None
     problem = CoupledProblem(cfg, domain_factory(comm), scales, mechanics=mech)
@@ -242,6 +244,41 @@ def test_stack_pressure_on_a_uniform_body(dim):
     assert mech.extremes()["max_equivalent_plastic_strain"] == 0.0
 
 
+@pytest.mark.mpi
+@pytest.mark.parametrize("dim", [2, 3])
+def test_side_rollers_give_uniaxial_strain(dim):
+    """mechanics.lateral_faces = "roller" (default): u.n = 0 on the side faces, u_x = 0 on the plating face.
+    (i) Stack pressure p on an electrolyte body: uniaxial strain, sigma_xx = -p, the lateral stresses
+    -p nu / (1 - nu). (ii) Uniform metal (elastic) free to expand towards the counter face only: sigma_xx = 0,
+    the lateral stresses -E e* / (1 - nu) (e* = Omega / 3); the displacement of the counter face is
+    L e* (1 + nu) / (1 - nu)."""
+    p = 1.0e7
+    sides = "mechanics.lateral_faces=\"roller\""
+    if dim == 2:
+        factory = lambda c: rectangle_domain(c, 0.5, 0.25, 4, 2)  # noqa: E731
+        extra = []
+    else:
+        factory = lambda c: box_domain(c, (0.5, 0.25, 0.25), (2, 1, 1))  # noqa: E731
+        extra = THREE_D
+    cfg, scales, problem, mech = coupled(ELECTROLYTE + extra + ["mechanics.freeze_phase=true", sides,
+                                                                 f"mechanics.stack_pressure={p}"], factory)
+    steps(problem, 1, 0.01)
+    nu = float(cfg.materials.electrolyte.poisson_ratio)
+    lateral = -p * nu / (1 - nu)
+    assert np.abs(stress_si(mech, scales) - np.diag([-p, lateral, lateral])).max() < 1e-8 * p
+
+    cfg, scales, problem, mech = coupled(METAL + extra + ["mechanics.freeze_phase=true", sides,
+                                                          "mechanics.plasticity=false"], factory)
+    steps(problem, 1, 0.01)
+    E, nu, _, _, es = metal(cfg)
+    lateral = -E * es / (1 - nu)
+    assert np.abs(stress_si(mech, scales) - np.diag([0.0, lateral, lateral])).max() < 1e-8 * abs(lateral)
+    corner = [0.5] + [0.25] * (dim - 1)
+    u = displacement_at(mech, corner) * scales.length
+    assert u[0] == pytest.approx(0.5 * scales.length * es * (1 + nu) / (1 - nu), rel=1e-8)
+    assert np.abs(u[1:]).max() < 1e-12 * abs(u[0])
+
+
 def test_clamped_support_refuses_a_stack_pressure():
     cfg = config.load(None, ["mechanics.enabled=true", "mechanics.support=\"clamped\"",
                              "mechanics.stack_pressure=1.0e6"])
@@ -368,7 +405,7 @@ def test_rejected_step_leaves_the_plastic_history_untouched(monkeypatch):
 # ----------------------------------------------------------------------------------------------- (e), (f) runs
 def tiny_run_config(extra=()):
     return config.load(None, [
-        "mechanics.enabled=true", PRISTINE, "mesh.size_m=[5.0e-7, 5.0e-7]", "mesh.grains=2", "mesh.lloyd_iterations=0",
+        "mechanics.enabled=true", PRISTINE, FREE_SIDES, "mesh.size_m=[5.0e-7, 5.0e-7]", "mesh.grains=2", "mesh.lloyd_iterations=0",
         "mesh.cell_size_grain_m=8.0e-8", "mesh.cell_size_gb_m=8.0e-8", "mesh.cell_size_fine_m=8.0e-8",
         "mesh.fine_band_m=0.0", "initial.nuclei=[]", "initial.layer_thickness=1.5e-7",
         "initial.perturbation_amplitude=3.0e-8", "initial.perturbation_wavelength=5.0e-7",
