@@ -71,6 +71,13 @@ def test_full_default_case_conserves_sodium_and_bounds_eta(tmp_path_factory):
     se = cfg.materials.electrolyte
     bound = float(se.yield_stress) + float(se.hardening_modulus) * summary["max_equivalent_plastic_strain"]
     assert 0.5 * float(se.yield_stress) < summary["max_von_mises_se_Pa"] <= bound
+    # the bulk metal (h(eta) >= 0.99: yield stress within 1 % of the mix towards the SE's) flows at Na's yield stress
+    na = cfg.materials.metal
+    h_min = 0.99
+    mixed_yield = h_min * float(na.yield_stress) + (1 - h_min) * float(se.yield_stress)
+    mixed_hardening = h_min * float(na.hardening_modulus) + (1 - h_min) * float(se.hardening_modulus)
+    bound = mixed_yield + mixed_hardening * summary["max_equivalent_plastic_strain"]
+    assert float(na.yield_stress) < summary["max_von_mises_metal_Pa"] <= bound
 
 
 @pytest.mark.mpi
