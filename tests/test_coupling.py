@@ -481,7 +481,8 @@ RESUMED_NUMBERS = SUMMARY_NUMBERS + ["t_end_s", "rejected_steps", "linear_iterat
 def test_interrupted_coupled_run_resumes_to_the_uninterrupted_result(tmp_path):
     """A run stopped after 2 steps (the same exit path as Ctrl-C / SIGTERM: checkpoint, outputs, summary with status
     "interrupted") and resumed gives the summary and probe history of the run that was never stopped: the
-    checkpoint holds u, the plastic history and the step size, and the eigenstrain reference is rebuilt."""
+    checkpoint holds u, the plastic history and the step size, and the eigenstrain reference is rebuilt. To 1e-6:
+    parallel MUMPS is not bitwise reproducible from run to run (values differ at the Newton tolerance, ~1e-8)."""
     root = COMM.bcast(str(tmp_path) if COMM.rank == 0 else None, root=0)
     cfg = tiny_run_config(["time.end_s=5.0e-3", "mechanics.eigenstrain_reference=\"initial\""])
     full = simulation.run(cfg, f"{root}/full", comm=COMM)
@@ -492,14 +493,14 @@ def test_interrupted_coupled_run_resumes_to_the_uninterrupted_result(tmp_path):
     resumed = simulation.run(cfg, f"{root}/part", resume=True, comm=COMM)
     assert full["status"] == resumed["status"] == "completed" and full["steps"] == 5
     for key in RESUMED_NUMBERS:
-        assert resumed[key] == pytest.approx(full[key], rel=1e-9, abs=1e-300), key
+        assert resumed[key] == pytest.approx(full[key], rel=1e-6, abs=1e-300), key
     assert resumed["max_equivalent_plastic_strain"] > 0.0
     from fem_dendrite import io
 
     a, b = io.read_probes(f"{root}/full/probes.csv"), io.read_probes(f"{root}/part/probes.csv")
     assert list(a) == list(b) and len(a["time_s"]) == len(b["time_s"]) == 6
     for name in a:
-        assert np.allclose(a[name], b[name], rtol=1e-9, atol=0.0), name
+        assert np.allclose(a[name], b[name], rtol=1e-6, atol=0.0), name
 
 
 # ------------------------------------------------------------------------------------------- (h) 3D coupled growth
