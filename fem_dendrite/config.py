@@ -93,8 +93,13 @@ class MaterialsConfig:
 
 @dataclass(frozen=True)
 class ElectrochemistryConfig:
-    """Phase field, Butler-Volmer kinetics and Nernst-Planck transport (MODEL.md eqs. 1-3)."""
+    """Phase field, Butler-Volmer kinetics and Nernst-Planck transport (MODEL.md eqs. 1-3).
 
+    formulation: "faradaic" (two potentials, one reaction current, c = c0; fem_dendrite.physics.faradaic) or
+    "gao2024" (the paper's single-potential model, MODEL.md eqs. 1-3; fem_dendrite.physics.electrochemistry).
+    """
+
+    formulation: str = _p(choices=("faradaic", "gao2024"))
     temperature: Quantity = _q("K", "positive")
     ion_concentration: Quantity = _q("mol/m^3", "positive")
     metal_site_density: Quantity = _q("mol/m^3", "positive")
@@ -108,6 +113,9 @@ class ElectrochemistryConfig:
     charge_number: Quantity = _q("1", "positive_integer")
     equilibrium_potential: Quantity = _q("V")
     metal_sink: str = _p(choices=("phase_rate", "faradaic"))
+    exchange_current_density: Quantity = _q("A/m^2", "positive")
+    gb_exchange_current_density: Quantity = _q("A/m^2", "positive")
+    metal_molar_volume: Quantity = _q("m^3/mol", "positive")
 
 
 @dataclass(frozen=True)

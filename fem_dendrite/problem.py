@@ -124,12 +124,25 @@ class CoupledProblem:
         self.fields = [self.eta, self.c, self.phi]
         self.old_fields = [self.eta_old, self.c_old, self.phi_old]
 
-        q, r, s = (ufl.TestFunction(self.spaces[n]) for n in ("eta", "c", "phi"))
         self.dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": cfg.solver.quadrature_degree})
         self.ds = ufl.Measure("ds", domain=msh, subdomain_data=domain.facet_tags)
         # vertex rule (mass lumping) for the Na+ storage and the Faradaic sink/source: keeps c >= 0
         self.dx_reaction = ufl.Measure("dx", domain=msh, metadata={"quadrature_rule": "vertex",
                                                                     "quadrature_degree": 1})
+        self.galvanostatic = cfg.electrode.control in ("galvanostatic", "ramp")
+        self.mechanics = mechanics
+        self._build_forms()
+        self.bcs = self._boundary_conditions()
+        if mechanics is not None:
+            self.bcs += mechanics.boundary_conditions()
+        self._build_solver()
+        self._flux_forms = None
+
+    # -- the formulation (MODEL.md eqs. 1-3 as Gao 2024 writes them); FaradaicProblem overrides this ------------------
+    def _build_forms(self) -> None:
+        """Material fields, residuals and unknowns of the single-potential model (eta, c, phi[, u])."""
+        cfg, scales, domain, mechanics = self.cfg, self.scales, self.domain, self.mechanics
+        q, r, s = (ufl.TestFunction(self.spaces[n]) for n in ("eta", "c", "phi"))
 
         m = cfg.materials
         rule = m.mixing_rule
@@ -143,7 +156,6 @@ class CoupledProblem:
             float(m.metal.conductivity) / scales.conductivity, float(m.electrolyte.conductivity) / scales.conductivity,
             float(m.grain_boundary.conductivity) / scales.conductivity, self.eta, beta, rule)
 
-        self.mechanics = mechanics
         if mechanics is not None:
             mechanics.attach(self)
         freeze = mechanics is not None and cfg.mechanics.freeze_phase
@@ -165,7 +177,6 @@ class CoupledProblem:
                                    self.dx_reaction)
         # volume residuals of the balanced quantities, tested with electrode indicators for the boundary fluxes
         self._balance_residuals = {"c": (F_c, r), "phi": (F_phi, s)}
-        self.galvanostatic = cfg.electrode.control in ("galvanostatic", "ramp")
         if self.galvanostatic:
             F_phi = F_phi + self.applied_current * s * self.ds(FACET_TAGS["plating"])
         self.residuals = [F_eta, F_c, F_phi]
@@ -175,10 +186,8 @@ class CoupledProblem:
             unknowns.append(mechanics.u)
         self.unknowns = unknowns
 
-        self.bcs = self._boundary_conditions()
-        if mechanics is not None:
-            self.bcs += mechanics.boundary_conditions()
-
+    def _build_solver(self) -> None:
+        cfg = self.cfg
         options = {k: v for k, v in cfg.solver.petsc.items()}
         options.setdefault("snes_max_it", cfg.solver.max_iterations)
         options.setdefault("snes_rtol", cfg.solver.rtol)
@@ -187,9 +196,8 @@ class CoupledProblem:
         options.setdefault("snes_error_if_not_converged", False)
         self.nonlinear = NonlinearProblem(self.residuals, self.unknowns, bcs=self.bcs,
                                           petsc_options_prefix=SNES_PREFIX, petsc_options=options)
-        if mechanics is not None:  # its convergence test also checks the displacement block on its own
-            mechanics.configure_solver()
-        self._flux_forms = None
+        if self.mechanics is not None:  # its convergence test also checks the displacement block on its own
+            self.mechanics.configure_solver()
 
     # -- boundary conditions ---------------------------------------------------------------------------------------
     def _facet_dofs(self, name: str, V=None):
@@ -305,6 +313,9 @@ class CoupledProblem:
             "metal_measure": fem.form(h_eta * self.dx),
             "phase_integral": fem.form(self.eta * self.dx),
             "deposition_integral": fem.form(self.deposition_rate * self.dx_reaction),  # d(reacted measure)/dt
+            # the current source of eq. 3: n (c_s / c0) x the Na+ sink rate
+            "faradaic_current": fem.form(self.p.charge_number * self.p.site_ratio * self.deposition_rate
+                                         * self.dx_reaction),
             "ion_amount": fem.form(self.c * self.dx_reaction),
             "plating_measure": fem.form(fem.Constant(self.mesh, PETSc.ScalarType(1.0)) * self.ds(FACET_TAGS["plating"])),
         }
@@ -323,6 +334,16 @@ class CoupledProblem:
 
 
     # -- diagnostics -------------------------------------------------------------------------------------------------
+    formulation = "gao2024"
+
+    def metal_molar_volume_scaled(self) -> float:
+        """Volume of metal per mole of charge passed (scaled by 1/c0): 1 / (n c_s / c0) in this model."""
+        return 1.0 / (self.p.charge_number * self.p.site_ratio)
+
+    def overpotential_expression(self, hydrostatic_cell=None):
+        """eta_a = phi - E0 (scaled), the overpotential Butler-Volmer sees in this model (no stress term)."""
+        return self.phi - self.p.equilibrium_potential
+
     def cell_voltage(self) -> float:
         """Mean potential of the plating electrode against the counter electrode (scaled)."""
         if not self.galvanostatic:

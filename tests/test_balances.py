@@ -15,7 +15,7 @@ BASE = ["mechanics.enabled=false", "initial.nuclei=[]", "initial.layer_thickness
 
 
 def strip(overrides, comm=MPI.COMM_WORLD):
-    cfg = config.load(None, BASE + list(overrides))
+    cfg = config.load("gao2024", BASE + list(overrides))
     scales = Scales.from_config(cfg)
     problem = CoupledProblem(cfg, rectangle_domain(comm, 1.2, 0.12, 40, 4), scales)
     problem.set_initial_state()

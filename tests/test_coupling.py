@@ -62,7 +62,7 @@ def box_domain(comm, size, n) -> Domain:
 
 def coupled(overrides, domain_factory, comm=COMM):
     """(cfg, scales, problem, mechanics) with mechanics on, after set_initial_state (initial equilibrium solved)."""
-    cfg = config.load(None, ["mechanics.enabled=true", PRISTINE, FREE_SIDES] + list(overrides))
+    cfg = config.load("gao2024", ["mechanics.enabled=true", PRISTINE, FREE_SIDES] + list(overrides))
     scales = Scales.from_config(cfg)
     mech = MechanicsCoupling(cfg, scales) if cfg.mechanics.enabled else None
     problem = CoupledProblem(cfg, domain_factory(comm), scales, mechanics=mech)
@@ -280,7 +280,7 @@ def test_side_rollers_give_uniaxial_strain(dim):
 
 
 def test_clamped_support_refuses_a_stack_pressure():
-    cfg = config.load(None, ["mechanics.enabled=true", "mechanics.support=\"clamped\"",
+    cfg = config.load("gao2024", ["mechanics.enabled=true", "mechanics.support=\"clamped\"",
                              "mechanics.stack_pressure=1.0e6"])
     with pytest.raises(UserError, match="stack_pressure"):
         MechanicsCoupling(cfg, Scales.from_config(cfg))
@@ -289,7 +289,7 @@ def test_clamped_support_refuses_a_stack_pressure():
 # ---------------------------------------------------------------------------- (c) sign of the coupling, Newton
 def _growth(overrides, n=6, dt=5.0e-4):
     """Metal gained (scaled phase integral) over n fixed steps, Newton iterations per step and the coupling."""
-    cfg = config.load(None, STRIP + list(overrides))
+    cfg = config.load("gao2024", STRIP + list(overrides))
     scales = Scales.from_config(cfg)
     mech = MechanicsCoupling(cfg, scales) if cfg.mechanics.enabled else None
     problem = CoupledProblem(cfg, rectangle_domain(COMM, 1.2, 0.12, 40, 4), scales, mechanics=mech)
@@ -324,7 +324,7 @@ def test_the_convergence_test_refuses_an_unequilibrated_displacement():
     """At dt = 0.02 s the first coupled step's plastic Newton stalls (Na's return map bends on the scale of its
     0.01 % yield strain) while the whole residual falls by 1e-8 from the potential's first value: the step must be
     reported as not converged (the time stepper then cuts dt), never accepted with u out of equilibrium."""
-    cfg = config.load(None, STRIP + ["mechanics.enabled=true", "mechanics.support=\"clamped\""])
+    cfg = config.load("gao2024", STRIP + ["mechanics.enabled=true", "mechanics.support=\"clamped\""])
     scales = Scales.from_config(cfg)
     mech = MechanicsCoupling(cfg, scales)
     problem = CoupledProblem(cfg, rectangle_domain(COMM, 1.2, 0.12, 40, 4), scales, mechanics=mech)
@@ -345,7 +345,7 @@ def test_p2_displacement_converges_the_interface_stress():
     from fem_dendrite import materials
 
     def weighted_trace(degree, nx, ny):
-        cfg = config.load(None, STRIP + ["mechanics.enabled=true", "initial.perturbation_amplitude=5.0e-8",
+        cfg = config.load("gao2024", STRIP + ["mechanics.enabled=true", "initial.perturbation_amplitude=5.0e-8",
                                          "initial.perturbation_wavelength=1.2e-7"])
         scales = Scales.from_config(cfg)
         mech = MechanicsCoupling(cfg, scales, degree=degree)
@@ -404,7 +404,7 @@ def test_rejected_step_leaves_the_plastic_history_untouched(monkeypatch):
 
 # ----------------------------------------------------------------------------------------------- (e), (f) runs
 def tiny_run_config(extra=()):
-    return config.load(None, [
+    return config.load("gao2024", [
         "mechanics.enabled=true", PRISTINE, FREE_SIDES, "mesh.size_m=[5.0e-7, 5.0e-7]", "mesh.grains=2", "mesh.lloyd_iterations=0",
         "mesh.cell_size_grain_m=8.0e-8", "mesh.cell_size_gb_m=8.0e-8", "mesh.cell_size_fine_m=8.0e-8",
         "mesh.fine_band_m=0.0", "initial.nuclei=[]", "initial.layer_thickness=1.5e-7",

@@ -149,7 +149,7 @@ def test_mms_error_is_independent_of_the_partition():
 # -- Butler-Volmer sign convention ------------------------------------------------------------------------------
 def strip_problem(overrides, length=1.2, height=0.12, nx=40, ny=4, comm=MPI.COMM_SELF):
     """A 1D-like strip (scaled units, um): plating electrode x = 0, counter electrode x = length, flat metal layer."""
-    cfg = config.load(None, ["mechanics.enabled=false", "initial.nuclei=[]", "initial.layer_thickness=4.0e-7",
+    cfg = config.load("gao2024", ["mechanics.enabled=false", "initial.nuclei=[]", "initial.layer_thickness=4.0e-7",
                              "initial.perturbation_amplitude=0.0", "electrochemistry.anisotropy_strength=0.0",
                              *overrides])
     scales = Scales.from_config(cfg)
