@@ -60,6 +60,7 @@ class MeshConfig:
     fine_band_m: float = _p(check="nonnegative")
     gb_width_m: float = _p(check="positive")
     file: str = _p()
+    seed_points_m: tuple = _p()  # explicit Voronoi seeds, one per grain (a bicrystal); [] = random (seed)
 
 
 @dataclass(frozen=True)

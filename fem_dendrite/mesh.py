@@ -103,6 +103,7 @@ class PolycrystalSpec:
     h_gb: float | None = None
     gb_strip_width: float | None = None
     refinements: tuple[Refinement, ...] = field(default_factory=tuple)
+    seed_points: tuple = ()  # explicit Voronoi seeds (m), one per grain (e.g. a bicrystal); () = random
 
     # -- derived quantities -------------------------------------------------------------------------------
     @property
@@ -113,6 +114,8 @@ class PolycrystalSpec:
     @property
     def n_grains(self) -> int:
         """Number of grains (seed points)."""
+        if self.seed_points:
+            return len(self.seed_points)
         if self.grains is not None:
             return int(self.grains)
         return max(1, int(round(self.measure / _ball_measure(self.dim, self.mean_grain_size))))
@@ -403,6 +406,11 @@ def voronoi_seeds(spec: PolycrystalSpec) -> np.ndarray:
     """
     spec.validate()
     size = np.asarray(spec.size, dtype=float)
+    if spec.seed_points:
+        points = np.asarray(spec.seed_points, dtype=float).reshape(-1, spec.dim)
+        if not np.all((points > 0) & (points < size)):
+            raise UserError(f"seed_points: expected points inside the domain (0, {spec.size}), got {spec.seed_points}")
+        return points
     rng = np.random.default_rng(spec.seed)
     points = rng.uniform(0.0, 1.0, size=(spec.n_grains, spec.dim)) * size
     for _ in range(spec.lloyd_iterations):

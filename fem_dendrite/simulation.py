@@ -43,7 +43,8 @@ def build_mesh(cfg, out: Path, comm, resume: bool = False) -> Path:
         refinements = (mesh_mod.Refinement(kind="box", lower=lower, upper=upper, size=m.cell_size_fine_m),)
     spec = mesh_mod.PolycrystalSpec(dim=m.dim, size=tuple(m.size_m), grains=m.grains, seed=m.seed,
                                     lloyd_iterations=m.lloyd_iterations, h_grain=m.cell_size_grain_m,
-                                    h_gb=m.cell_size_gb_m, refinements=refinements)
+                                    h_gb=m.cell_size_gb_m, refinements=refinements,
+                                    seed_points=tuple(tuple(p) for p in m.seed_points_m))
     spec.validate()
     mesh_mod.generate_polycrystal(spec, path, comm)
     return path
@@ -303,6 +304,24 @@ def interface_overpotential_span(problem, outputs, scales) -> float:
     return (hi - lo) * scales.potential if np.isfinite(hi) else 0.0
 
 
+def gb_lead_m(problem, scales) -> float | None:
+    """analysis.gb_lead of the current eta (m), from every rank's owned cells; None without GBs (beta = 0)."""
+    from fem_dendrite import analysis
+
+    V = problem.V
+    n_cells = problem.mesh.topology.index_map(problem.dim).size_local
+    cells = V.dofmap.list[:n_cells]
+    x = V.tabulate_dof_coordinates()[:, : problem.dim]
+    beta = problem.domain.beta
+    beta_values = beta.x.array if beta.function_space.dofmap.index_map.size_global == V.dofmap.index_map.size_global \
+        else np.zeros(len(x))
+    points, betas = analysis.front_crossings(x, cells, problem.eta.x.array, beta_values)
+    points = np.concatenate(problem.comm.allgather(points))
+    betas = np.concatenate(problem.comm.allgather(betas))
+    lead = analysis.gb_lead(points, betas)
+    return None if not np.isfinite(lead) else lead * scales.length
+
+
 def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plating_area, outputs=None,
                   regime=None) -> dict:
     depth, tip = problem.dendrite_tip()
@@ -355,5 +374,6 @@ def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plati
         "wagner_number": (regime or {}).get("wagner_number"),
         "capillary_to_faradaic_speed": (regime or {}).get("capillary_to_faradaic_speed"),
         "metal_potential_V": problem.cell_voltage() * scales.potential,
+        "gb_lead_m": gb_lead_m(problem, scales),
     })
     return summary
