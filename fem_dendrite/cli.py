@@ -1,4 +1,4 @@
-"""Command line: `fem-dendrite mesh | mesh-info | run | render | config show | sweep`.
+"""Command line: `fem-dendrite mesh | mesh-info | run | render | config show | sweep | weibull`.
 
 Bad input ends with one line on stderr naming the problem (exit code 2), never a traceback.
 """
@@ -81,6 +81,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="sweep folder")
     p.add_argument("--jobs", type=int, default=None, help="members run at once (default: from the spec)")
     p.add_argument("--paper-scale", action="store_true", help="use the resolution of a cluster run")
+
+    # -- lab: statistics of critical current densities ------------------------------------------
+    p = sub.add_parser("weibull", help="shifted Weibull statistics of critical current densities (Lowack 2025)")
+    p.add_argument("file", help="CSV with a header row; the column whose header names the unit (mA/cm^2 or A/m^2)")
+    p.add_argument("--out", required=True, help="folder for weibull.json and weibull.png")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--column", default=None, help="the column's header when several name a unit")
+    p.add_argument("--bootstrap", type=int, default=999, metavar="B",
+                   help="parametric bootstrap samples for the CIs and the KS p-value (default 999)")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (0.95)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     return parser
 
 
@@ -148,6 +159,12 @@ def _cmd_sweep(args) -> int:
     return studies.run_sweep_cli(args)
 
 
+def _cmd_weibull(args) -> int:
+    from fem_dendrite.lab import weibull
+
+    return weibull.run_cli(args)
+
+
 _HANDLERS = {
     "mesh": _cmd_mesh,
     "mesh-info": _cmd_mesh_info,
@@ -155,6 +172,7 @@ _HANDLERS = {
     "render": _cmd_render,
     "config": _cmd_config,
     "sweep": _cmd_sweep,
+    "weibull": _cmd_weibull,
 }
 
 
