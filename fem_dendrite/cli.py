@@ -1,4 +1,4 @@
-"""Command line: `fem-dendrite mesh | mesh-info | run | render | config show | sweep | weibull`.
+"""Command line: `fem-dendrite mesh | mesh-info | run | render | config show | sweep | conductivity | weibull`.
 
 Bad input ends with one line on stderr naming the problem (exit code 2), never a traceback.
 """
@@ -82,7 +82,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="members run at once (default: from the spec)")
     p.add_argument("--paper-scale", action="store_true", help="use the resolution of a cluster run")
 
-    # -- lab: statistics of critical current densities ------------------------------------------
+    # -- lab: effective conductivity / impedance, statistics of critical current densities ---------
+    p = sub.add_parser("conductivity", help="effective conductivity, impedance, Arrhenius and GB calibration of "
+                                            "the configured polycrystal (no metal)")
+    p.add_argument("config", nargs="?", default=None, help="TOML file (default: the bundled default case)")
+    p.add_argument("--out", required=True, help="folder for conductivity.json and the plots")
+    p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",
+                   help="override one config entry (repeatable)")
+
     p = sub.add_parser("weibull", help="shifted Weibull statistics of critical current densities (Lowack 2025)")
     p.add_argument("file", help="CSV with a header row; the column whose header names the unit (mA/cm^2 or A/m^2)")
     p.add_argument("--out", required=True, help="folder for weibull.json and weibull.png")
@@ -159,6 +166,20 @@ def _cmd_sweep(args) -> int:
     return studies.run_sweep_cli(args)
 
 
+def _cmd_conductivity(args) -> int:
+    from mpi4py import MPI
+
+    from fem_dendrite.errors import UserError
+    from fem_dendrite.lab import conductivity
+
+    try:
+        return conductivity.run_cli(args)
+    except UserError:
+        if MPI.COMM_WORLD.rank != 0:
+            return 2  # every rank sees the error; rank 0 reports it (one line)
+        raise
+
+
 def _cmd_weibull(args) -> int:
     from fem_dendrite.lab import weibull
 
@@ -172,6 +193,7 @@ _HANDLERS = {
     "render": _cmd_render,
     "config": _cmd_config,
     "sweep": _cmd_sweep,
+    "conductivity": _cmd_conductivity,
     "weibull": _cmd_weibull,
 }
 
