@@ -188,16 +188,16 @@ def calibrate_gb(cfg, solver) -> dict:
 
 
 # -- figures --------------------------------------------------------------------------------------------------------
-def plot_nyquist(record: dict, out_png: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_nyquist(record: dict, out_png: Path | None = None):
+    """Nyquist plot (Ohm cm) of record["impedance"] with the fitted two-arc circuit; the matplotlib Figure (shown
+    inline by a notebook), also written to out_png when given."""
+    from matplotlib.figure import Figure
 
     imp = record["impedance"]
     to_ohm_cm = 100.0
     re, im = np.asarray(imp["rho_real_ohm_m"]) * to_ohm_cm, -np.asarray(imp["rho_imag_ohm_m"]) * to_ohm_cm
-    fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.subplots()
     ax.plot(re, im, "o-", ms=3, label="fem-dendrite (FE, rho* = 1/sigma*_eff,xx)")
     omega = 2 * math.pi * np.asarray(imp["frequency_Hz"])
     a = imp["arcs"]
@@ -209,20 +209,20 @@ def plot_nyquist(record: dict, out_png: Path) -> Path:
     ax.set_aspect("equal", adjustable="datalim")
     ax.set(xlabel="Z' (Ohm cm)", ylabel="-Z'' (Ohm cm)", title=f"Nyquist, T = {record['temperature_K']:g} K")
     ax.legend(fontsize=8)
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return out_png
+    if out_png is not None:
+        fig.savefig(out_png, dpi=120)
+    return fig
 
 
-def plot_arrhenius(record: dict, out_png: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_arrhenius(record: dict, out_png: Path | None = None):
+    """Arrhenius plot (sigma T over 1000/T) of grains, GB band and the effective xx conductivity; the Figure, also
+    written to out_png when given."""
+    from matplotlib.figure import Figure
 
     arr = record["arrhenius"]
     T = np.asarray(arr["temperature_K"])
-    fig, ax = plt.subplots(figsize=(6, 4.5), constrained_layout=True)
+    fig = Figure(figsize=(6, 4.5), layout="constrained")
+    ax = fig.subplots()
     for key, label in (("grain_S_m", f"grains (E_a = {arr['grain_activation_energy_eV']:.3g} eV)"),
                        ("gb_S_m", f"GB band (E_a = {arr['gb_activation_energy_eV']:.3g} eV)"),
                        ("effective_xx_S_m", f"effective xx (apparent E_a = "
@@ -230,9 +230,9 @@ def plot_arrhenius(record: dict, out_png: Path) -> Path:
         ax.semilogy(1000.0 / T, np.asarray(arr[key]) * T, "o-", label=label)
     ax.set(xlabel="1000 / T (1/K)", ylabel="sigma T (S K / m)", title="Arrhenius")
     ax.legend(fontsize=8)
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return out_png
+    if out_png is not None:
+        fig.savefig(out_png, dpi=120)
+    return fig
 
 
 # -- command --------------------------------------------------------------------------------------------------------

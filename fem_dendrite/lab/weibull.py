@@ -215,11 +215,13 @@ def bootstrap_intervals(fit: WeibullFit, estimates: np.ndarray, confidence: floa
     interval [2 t - q_hi, 2 t - q_lo] (t the estimate), because the estimator sits at or just below the smallest
     value and so is biased upwards; the percentile interval inherits that bias (measured coverage 36 % at nominal
     95 % for n = 30, m = 1.1), the basic one corrects it (88 %); clipped to [0, smallest value], where the
-    threshold must lie."""
+    threshold must lie. When the threshold estimate is 0 (its bound), the interval is [0, q_hi]."""
     alpha = 1.0 - confidence
     q_lo, q_hi = np.quantile(estimates, [alpha / 2, 1 - alpha / 2], axis=0)
     low, high = np.maximum(q_lo, 0.0), q_hi.copy()
     low[0], high[0] = max(2 * fit.threshold - q_hi[0], 0.0), min(2 * fit.threshold - q_lo[0], smallest)
+    if fit.threshold <= 0.0:   # estimate on its bound 0: the basic interval collapses to [0, 0]; one-sided instead
+        low[0], high[0] = 0.0, min(q_hi[0], smallest)
     return {k: (float(low[i]), float(high[i])) for i, k in enumerate(("threshold", "scale", "shape", "mean"))}
 
 
@@ -289,17 +291,15 @@ def read_current_densities(path: str | Path, column: str | None = None) -> tuple
 
 
 # -- figure ---------------------------------------------------------------------------------------------------------
-def plot(values, analysis: WeibullAnalysis, out_png: str | Path, bins: int = 10) -> Path:
+def plot(values, analysis: WeibullAnalysis, out_png: str | Path | None = None, bins: int = 10):
     """Lowack 2025 Fig. 7 layout: a) histogram (`bins` intervals, as a density) with the fitted density, b) the
-    failure rate R(j)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    failure rate R(j). Returns the matplotlib Figure (shown inline by a notebook), also written to out_png."""
+    from matplotlib.figure import Figure
 
     x, fit, unit = np.asarray(values, dtype=float), analysis.fit, analysis.unit
     j = np.linspace(0.0, x.max() * 1.15, 600)
-    fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    ax_a, ax_b = fig.subplots(1, 2)
     ax_a.hist(x, bins=bins, density=True, color="tab:green", alpha=0.6, edgecolor="k",
               label=f"data (n = {len(x)})")
     ax_a.plot(j, fit.dist().pdf(j), "r-", lw=2,
@@ -314,11 +314,10 @@ def plot(values, analysis: WeibullAnalysis, out_png: str | Path, bins: int = 10)
     top = fit.failure_rate(j[j > fit.threshold + 0.05 * (x.max() - fit.threshold)])
     if top.size:
         ax_b.set_ylim(0, 1.2 * float(np.max(top)))
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return out_png
+    if out_png is not None:
+        Path(out_png).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out_png, dpi=120)
+    return fig
 
 
 # -- command --------------------------------------------------------------------------------------------------------
