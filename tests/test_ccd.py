@@ -30,13 +30,13 @@ j0, rate, seed = float(sets["electrode.current_density"]), float(sets["electrode
 short = seed % 2 == 0
 collapse_t = 20.0 + 3 * seed if (not short and seed < 9) else None
 t_end = 10.0 + 3 * seed if short else 100.0
-rows = ["time_s,cell_voltage_V"]
+rows = ["# fem-dendrite probes; a comment line as the real runs write", "time_s,dt_s,cell_voltage_V"]
 for k in range(101):
     t = k * 1.0
     if t > t_end:
         break
     v = 0.01 * (1 + t) if collapse_t is None or t < collapse_t else 0.001
-    rows.append(f"{t},{v}")
+    rows.append(f"{t},1.0,{v}")
 (out / "probes.csv").write_text("\n".join(rows) + "\n")
 summary = {"status": "completed", "t_end_s": t_end, "short_circuit": short,
            "short_circuit_time_s": t_end if short else None, "wall_time_s": 0.01}

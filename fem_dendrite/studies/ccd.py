@@ -60,7 +60,7 @@ def ccd_spec(base: str | None, members: int, *, seed0: int = 0, ramp_A_m2_s: flo
 def _probe_rows(member_dir: Path) -> list[dict]:
     try:
         with open(member_dir / "probes.csv", newline="") as fh:
-            return list(csv.DictReader(fh))
+            return list(csv.DictReader(line for line in fh if not line.startswith("#")))
     except OSError:
         return []
 
