@@ -205,6 +205,18 @@ def test_cli_writes_json_and_plots(tmp_path, capsys):
     assert (out / "nyquist.png").exists() and (out / "arrhenius.png").exists()
 
 
+def test_calibration_refused_on_a_coarse_band(tmp_path):
+    """A band resolved by ~1 cell cannot block the current: the calibration to a large R_gb is refused with the
+    reason (and the advice to refine), the other numbers stay."""
+    solver, w = brick_solver(24, 0.1)
+    cfg = config.load(None, [f"mesh.gb_width_m={w!r}", "lab.measured_gb_resistivity=100.0",
+                             "lab.temperatures_K=[290.0, 300.0]"])
+    record = conductivity.analyse(cfg, solver, impedance=False)
+    solver.destroy()
+    assert "refused" in record["calibration"] and "mesh.cell_size_gb_m" in record["calibration"]["refused"]
+    assert record["sigma_eff_S_m"][0][0] > 0
+
+
 def test_cli_bad_input_one_line(tmp_path, capsys):
     assert cli.main(["conductivity", "--out", str(tmp_path), "--set", "lab.frequency_max_Hz=1.0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

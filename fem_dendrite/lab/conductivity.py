@@ -13,7 +13,9 @@ fem_dendrite.lab.homogenise; the config entries in [lab] (units and sources ther
 - Calibration: sigma_grain = 1 / R_bulk; the band conductivity sigma_band of the resolved GB (mesh.gb_width_m)
   that gives 1 / sigma_eff,xx = R_bulk + R_gb on this microstructure (root of a monotone function, brentq); and
   the specific conductivity of a GB of physical width lab.physical_gb_width with the same excess series
-  resistance per area as the band (homogenise.physical_gb_conductivity).
+  resistance per area as the band (homogenise.physical_gb_conductivity). When no band conductivity reaches the
+  measured resistivities on this mesh (the band resolved by too few cells), calibration.refused says why and the
+  other results are still written.
 
 Output: DIR/conductivity.json, DIR/nyquist.png, DIR/arrhenius.png, DIR/mesh.msh (when generated).
 """
@@ -139,7 +141,10 @@ def analyse(cfg, solver, *, impedance: bool = True, arrhenius_plot: bool = True,
                                "gb_activation_energy_eV": float(lab.gb_activation_energy) / FARADAY,
                                "apparent_activation_energy_eV": ea / FARADAY}
     if calibrate:
-        record["calibration"] = calibrate_gb(cfg, solver)
+        try:
+            record["calibration"] = calibrate_gb(cfg, solver)
+        except UserError as err:   # a result of this mesh, not bad input: keep the other numbers
+            record["calibration"] = {"refused": str(err)}
         solver.set_properties(s_g, s_b)
     return record
 
@@ -261,12 +266,17 @@ def run_cli(args, comm=MPI.COMM_WORLD) -> int:
         plot_nyquist(record, out / "nyquist.png")
         plot_arrhenius(record, out / "arrhenius.png")
         cal = record["calibration"]
+        if "refused" in cal:
+            print(f"fem-dendrite conductivity: note: calibration refused: {cal['refused']}", flush=True)
+            cal_text = "calibration refused (see the note)"
+        else:
+            cal_text = (f"calibration: sigma_grain {cal['grain_conductivity_S_m']:.4g}, band "
+                        f"{cal['band_conductivity_S_m']:.4g}, physical GB ({cal['physical_gb_width_m'] * 1e9:.3g} nm) "
+                        f"{cal['physical_gb_conductivity_S_m']:.4g} S/m")
         t = np.asarray(record["sigma_eff_S_m"])
         print(f"fem-dendrite conductivity: sigma_eff diagonal {', '.join(f'{v:.4g}' for v in np.diag(t))} S/m "
               f"(grains {record['grain_conductivity_S_m']:.4g}, GB band {record['gb_conductivity_S_m']:.4g}); "
               f"R_bulk {record['grain_resistivity_ohm_m'] * 100:.4g}, R_gb {record['gb_resistivity_ohm_m'] * 100:.4g}"
-              f" Ohm cm; apparent E_a {record['arrhenius']['apparent_activation_energy_eV']:.3g} eV; calibration: "
-              f"sigma_grain {cal['grain_conductivity_S_m']:.4g}, band {cal['band_conductivity_S_m']:.4g}, physical "
-              f"GB ({cal['physical_gb_width_m'] * 1e9:.3g} nm) {cal['physical_gb_conductivity_S_m']:.4g} S/m; "
+              f" Ohm cm; apparent E_a {record['arrhenius']['apparent_activation_energy_eV']:.3g} eV; {cal_text}; "
               f"{out / 'conductivity.json'}", flush=True)
     return 0
