@@ -188,7 +188,13 @@ def run_ccd_cli(args) -> int:
         from fem_dendrite.studies.spec import validate_members
 
         validate_members(spec)
-    record = run_sweep(spec, args.out, jobs=jobs, runner_command=runner)
+    try:
+        record = run_sweep(spec, args.out, jobs=jobs, runner_command=runner)
+    except KeyboardInterrupt:
+        sweep_file = Path(args.out) / "sweep.json"
+        if sweep_file.exists():   # the report of what is done so far (as `sweep` does)
+            analyse_ensemble(args.out, json.loads(sweep_file.read_text()), args.ramp)
+        raise
     report = analyse_ensemble(args.out, record, args.ramp)
     bad = [m for m in record["members"] if m["status"] != "completed"]
     print(f"fem-dendrite ccd: {len(record['members']) - len(bad)}/{len(record['members'])} members completed; "
