@@ -322,7 +322,12 @@ def plot(values, analysis: WeibullAnalysis, out_png: str | Path | None = None, b
 
 # -- command --------------------------------------------------------------------------------------------------------
 def run_cli(args) -> int:
-    """`fem-dendrite weibull FILE --out DIR [--json]`: DIR/weibull.json and DIR/weibull.png."""
+    """`fem-dendrite weibull FILE --out DIR [--json]`: DIR/weibull.json and DIR/weibull.png. A serial tool: under
+    mpiexec rank 0 does the work and writes the files, the other ranks return at once."""
+    from mpi4py import MPI
+
+    if MPI.COMM_WORLD.rank != 0:
+        return 0
     if args.bootstrap < 19:
         raise UserError(f"--bootstrap: expected an integer >= 19, got {args.bootstrap}")
     if not 0.5 <= args.confidence < 1.0:
