@@ -197,6 +197,25 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class LabConfig:
+    """Properties for `fem-dendrite conductivity` (fem_dendrite.lab): permittivities, Arrhenius activation energies
+    (sigma T = A exp(-E_a / R T)), measured resistivities to calibrate against, the physical GB width, and the
+    temperatures and frequencies to compute."""
+
+    grain_relative_permittivity: Quantity = _q("1", "positive")
+    gb_relative_permittivity: Quantity = _q("1", "positive")
+    grain_activation_energy: Quantity = _q("J/mol", "nonnegative")
+    gb_activation_energy: Quantity = _q("J/mol", "nonnegative")
+    physical_gb_width: Quantity = _q("m", "positive")
+    measured_bulk_resistivity: Quantity = _q("Ohm m", "positive")
+    measured_gb_resistivity: Quantity = _q("Ohm m", "nonnegative")
+    temperatures_K: tuple = _p(check="positive_vector")
+    frequency_min_Hz: float = _p(check="positive")
+    frequency_max_Hz: float = _p(check="positive")
+    frequencies_per_decade: int = _p(check="positive")
+
+
+@dataclass(frozen=True)
 class Config:
     mesh: MeshConfig
     materials: MaterialsConfig
@@ -207,6 +226,7 @@ class Config:
     time: TimeConfig
     solver: SolverConfig
     output: OutputConfig
+    lab: LabConfig
 
     def replace(self, **sections) -> "Config":
         return dataclasses.replace(self, **sections)
@@ -422,6 +442,10 @@ def _validate_cross(cfg: Config) -> None:
     if width > 0.25 * min(m.size_m):
         raise UserError(f"electrochemistry.gradient_coefficient: interface width {width:.3g} m exceeds a quarter "
                         f"of the domain; lower kappa0 or enlarge mesh.size_m")
+    if cfg.lab.frequency_max_Hz <= cfg.lab.frequency_min_Hz:
+        raise UserError("lab.frequency_max_Hz: must exceed lab.frequency_min_Hz")
+    if len(cfg.lab.temperatures_K) < 2:
+        raise UserError("lab.temperatures_K: expected at least 2 temperatures (K) for the Arrhenius fit")
     if cfg.mechanics.plane == "stress" and cfg.mechanics.plasticity and cfg.mechanics.enabled and m.dim == 2:
         raise UserError("mechanics.plane: plane stress is supported for elasticity only (set mechanics.plasticity = false)")
 
