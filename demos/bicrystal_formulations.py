@@ -63,6 +63,22 @@ if comm.rank == 0:
               f"{s['wall_time_s']:8.1f}")
 assert all(s["status"] == "completed" for s in results.values())
 
+# %%
+import matplotlib.pyplot as plt
+
+fig, (ax_lead, ax_span) = plt.subplots(1, 2, figsize=(9, 3.5))
+for formulation, marker in (("faradaic", "o-"), ("gao2024", "s--")):
+    ax_lead.plot(ratios, [results[formulation, r]["gb_lead_m"] * 1e9 for r in ratios], marker, label=formulation)
+    ax_span.plot(ratios, [results[formulation, r]["interface_overpotential_span_V"] * 1e3 for r in ratios], marker,
+                 label=formulation)
+for ax, label in ((ax_lead, "front lead on the GB (nm)"), (ax_span, "interface overpotential span (mV)")):
+    ax.set_xscale("log")
+    ax.set_xlabel("sigma_GB / sigma_grain")
+    ax.set_ylabel(label)
+    ax.legend()
+fig.tight_layout()
+fig
+
 # %% [markdown]
 # What to read (measured on 1 rank, mesh and end time as above): in the Faradaic formulation the front's lead on the
 # GB grows with sigma_GB (about 0.6, 1.4 and 4.2 nm at 0.1x, 1x, 10x; the 1x lead is the mesh's own, finer on the
