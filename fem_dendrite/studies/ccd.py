@@ -150,7 +150,10 @@ def analyse_ensemble(out_dir: str | Path, record: dict, ramp_A_m2_s: float) -> P
         rows.append({"member": entry["name"], "status": entry["status"], "seed": entry["values"].get("mesh.seed"),
                      "wall_time_s": summary.get("wall_time_s"), **result,
                      "formulation": summary.get("formulation"), "wagner_number": summary.get("wagner_number"),
-                     "cell_length_m": float(size[0]) if size else None})
+                     "cell_length_m": float(size[0]) if size else None,
+                     # metal formed / plating-electrode measure: the thickness of a flat layer of the same metal
+                     "plated_thickness_m": _ratio(summary.get("metal_formed_m3"),
+                                                  summary.get("plating_electrode_measure"))})
     failed = [r for r in rows if not r["censored"] and r["status"] == "completed" and r["j_c_A_m2"] is not None]
     values = [r["j_c_A_m2"] / MA_CM2 for r in failed]
     with open(out_dir / "ccd.csv", "w", newline="") as fh:
@@ -189,9 +192,16 @@ def write_report(out_dir: Path, data: dict) -> Path:
             return None
         return f"{'> ' if r['censored'] else ''}{r['j_c_A_m2'] / MA_CM2:.5g}"
 
-    table = [[r["member"], r["status"], r["criterion"], j_text(r), r["time_s"], r.get("wall_time_s")]
-             for r in data["members"]]
-    lines += [markdown_table(["member", "status", "criterion", "j_c (mA/cm^2)", "t (s)", "wall (s)"], table), ""]
+    def um(value):
+        return None if value is None else round(value * 1e6, 4)
+
+    table = [[r["member"], r["status"], r["criterion"], j_text(r), r["time_s"], um(r.get("plated_thickness_m")),
+              r.get("wall_time_s")] for r in data["members"]]
+    lines += [markdown_table(["member", "status", "criterion", "j_c (mA/cm^2)", "t (s)", "plated (um)", "wall (s)"],
+                             table), "",
+              "plated: metal formed / plating-electrode area, the thickness of a flat layer of the metal the member "
+              "formed by its end; close to the gap between the initial metal and the counter electrode, it says the "
+              "metal crossed as a (nearly) flat layer rather than as a thin dendrite.", ""]
     lines += _regime_lines(data["members"])
     lines += ["## Weibull fit (fem-dendrite weibull, Lowack 2025 eq. 7)", ""]
     w = data["weibull"]
@@ -213,6 +223,10 @@ def write_report(out_dir: Path, data: dict) -> Path:
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _ratio(a, b) -> float | None:
+    return float(a) / float(b) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
 
 
 def _scope_text(data: dict) -> str:
