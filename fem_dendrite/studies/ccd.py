@@ -212,8 +212,8 @@ def write_report(out_dir: Path, data: dict) -> Path:
                   f"mean {w['mean']:.4g}; KS p = {w['ks_pvalue']:.3f} ({w['ks_pvalue_method']}).", "",
                   "![Weibull](weibull.png)", ""]
         if w["shape"] > 100.0:
-            lines += [f"The shape m = {w['shape']:.3g} is at the fit's upper end: the j_c scatter is tiny against their "
-                      "size, and a shifted Weibull cannot tell its threshold from its scale (wide CIs). Read the "
+            lines += [f"The shape m = {w['shape']:.3g} is at the fit's upper end: the j_c scatter is tiny against "
+                      "their size, and a shifted Weibull cannot tell its threshold from its scale (wide CIs). Read the "
                       "mean and range above; the fit says only that the distribution is narrow.", ""]
     else:
         lines += [data["note"] + ".", ""]
