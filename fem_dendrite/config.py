@@ -117,6 +117,8 @@ class ElectrochemistryConfig:
     exchange_current_density: Quantity = _q("A/m^2", "positive")
     gb_exchange_current_density: Quantity = _q("A/m^2", "positive")
     metal_molar_volume: Quantity = _q("m^3/mol", "positive")
+    ion_transport: str = _p(choices=("dilute", "site_limited"))
+    ion_site_density: Quantity = _q("mol/m^3", "positive")
 
 
 @dataclass(frozen=True)
@@ -426,6 +428,14 @@ def _validate_cross(cfg: Config) -> None:
         raise UserError(f"mesh.size_m: expected {m.dim} lengths for dim = {m.dim}, got {len(m.size_m)}")
     if cfg.time.min_step_s > cfg.time.max_step_s:
         raise UserError("time.min_step_s: must not exceed time.max_step_s")
+    e = cfg.electrochemistry
+    if e.formulation == "gao2024" and e.ion_transport == "site_limited":
+        if e.metal_sink != "faradaic":
+            raise UserError("electrochemistry.ion_transport: \"site_limited\" needs electrochemistry.metal_sink = "
+                            "\"faradaic\" (the phase-rate sink removes ions whether or not any are left)")
+        if float(e.ion_site_density) <= float(e.ion_concentration):
+            raise UserError("electrochemistry.ion_site_density: must exceed electrochemistry.ion_concentration "
+                            "(c_max > c0)")
     if not cfg.time.min_step_s <= cfg.time.initial_step_s <= cfg.time.max_step_s:
         raise UserError("time.initial_step_s: must lie in [time.min_step_s, time.max_step_s]")
     for i, point in enumerate(cfg.output.probe_points_m):

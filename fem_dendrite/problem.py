@@ -49,6 +49,7 @@ class ScaledCoefficients:
     charge_number: float
     equilibrium_potential: fem.Constant
     site_ratio: float  # c_s / c0
+    site_limit: float | None = None  # c_max / c0 of the site-limited Na+ transport; None: dilute
 
 
 def scaled_coefficients(cfg, scales: Scales, msh) -> ScaledCoefficients:
@@ -68,6 +69,8 @@ def scaled_coefficients(cfg, scales: Scales, msh) -> ScaledCoefficients:
         charge_number=float(e.charge_number),
         equilibrium_potential=const(float(e.equilibrium_potential) / scales.potential),
         site_ratio=float(e.metal_site_density) / float(e.ion_concentration),
+        site_limit=(float(e.ion_site_density) / float(e.ion_concentration)
+                    if e.ion_transport == "site_limited" else None),
     )
 
 
