@@ -57,6 +57,7 @@ from petsc4py import PETSc
 from fem_dendrite import materials
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS
+from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import mechanics as mech
 
 INITIAL_PREFIX = "fem_dendrite_mechanics_initial_"
@@ -236,6 +237,7 @@ class MechanicsCoupling:
                                            f"reason {snes.getConvergedReason()} with Omega ramped in 1/64 steps)")
         finally:
             self.omega.value = self.volume_expansion
+            destroy_nonlinear_problem(solver)  # collective, here on every rank (not by the garbage collector)
 
     def configure_solver(self) -> None:
         """Install the mechanics-aware convergence test on the coupled SNES (idempotent).

@@ -18,6 +18,7 @@ from petsc4py import PETSc
 from fem_dendrite import materials
 from fem_dendrite.errors import ConvergenceError
 from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
+from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import electrochemistry as ec
 from fem_dendrite.scaling import Scales
 
@@ -190,6 +191,20 @@ class CoupledProblem:
         if mechanics is not None:  # its convergence test also checks the displacement block on its own
             mechanics.configure_solver()
         self._flux_forms = None
+
+    # -- teardown --------------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Destroy the SNES, its matrices, vectors and LU factors now (collective: call it on every rank at the same
+        point; idempotent). Without it they are freed by the garbage collector whenever a cycle is collected, which
+        deadlocks if that happens on one rank alone (fem_dendrite.parallel)."""
+        destroy_nonlinear_problem(getattr(self, "nonlinear", None))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
     # -- boundary conditions ---------------------------------------------------------------------------------------
     def _facet_dofs(self, name: str, V=None):

@@ -117,6 +117,13 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     msh_path = build_mesh(cfg, out, comm, resume=checkpoint is not None)
     domain, gb_segments = build_domain(cfg, msh_path, comm, scales)
     problem = CoupledProblem(cfg, domain, scales, mechanics=_build_mechanics(cfg, scales))
+    with problem:  # its PETSc objects are destroyed here on every rank, also after an error (fem_dendrite.parallel)
+        return _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start,
+                            max_steps)
+
+
+def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start, max_steps):
+    """run()'s time loop and outputs on a built problem."""
     dim = problem.dim
     lam = reaction_dominance(cfg, float(cfg.electrode.voltage))
     if comm.rank == 0 and lam > 1.0:
