@@ -311,13 +311,13 @@ class MechanicsCoupling:
         """Rejected step: u back to the last accepted u (the history is only written by accept)."""
         self.u.x.array[:] = self.u_old.x.array
 
-    def arrays(self) -> dict:
-        return {"u": self.u.x.array.copy(), "u_old": self.u_old.x.array.copy(), **self.state.arrays()}
+    def checkpoint_fields(self) -> dict:
+        """{name: Function} a restart needs: u, u_old and the plastic history on its quadrature space."""
+        return {"u": self.u, "u_old": self.u_old, "plastic_strain": self.state.eps_p,
+                "equivalent_plastic_strain": self.state.ebar_p}
 
-    def set_arrays(self, data: dict) -> None:
-        self.state.set_arrays(data)
-        self.u.x.array[:] = data["u"]
-        self.u_old.x.array[:] = data["u_old"]
+    def restored(self) -> None:
+        """After checkpoint_fields were loaded: refresh the output copies of the stress and history."""
         self._refresh_outputs()
 
     # -- outputs -----------------------------------------------------------------------------------------------------

@@ -368,23 +368,26 @@ class CoupledProblem:
         return depth >= self.domain.size[0] - 2.0 * self.interface_length()
 
     # -- checkpoint --------------------------------------------------------------------------------------------------
-    def arrays(self) -> dict:
-        data = {f"field_{f.name}": f.x.array.copy() for f in self.fields + self.old_fields}
-        data["dof_coordinates"] = self.V.tabulate_dof_coordinates()
+    # What a restart needs, by name (fem_dendrite.io stores functions cell by cell by original cell index, so a run
+    # resumes on any number of ranks). A new unknown is registered by adding its Function (and its old value) to
+    # checkpoint_fields, a global scalar unknown (e.g. a value on a 'real' space) to checkpoint_scalars and
+    # restored; nothing else changes.
+    def checkpoint_fields(self) -> dict:
+        """{name: Function}: the fields and their last accepted values, plus the mechanics' (u, history)."""
+        fields = {f.name: f for f in self.fields + self.old_fields}
         if self.mechanics is not None:
-            data.update({f"mech_{k}": v for k, v in self.mechanics.arrays().items()})
-        return data
+            fields.update({f"mechanics_{k}": f for k, f in self.mechanics.checkpoint_fields().items()})
+        return fields
 
-    def set_arrays(self, data: dict) -> None:
-        from fem_dendrite.errors import UserError
+    def checkpoint_scalars(self) -> dict:
+        """{name: float}: global scalar unknowns (identical on every rank). None in this formulation."""
+        return {}
 
-        coords = self.V.tabulate_dof_coordinates()
-        if data["dof_coordinates"].shape != coords.shape or not np.allclose(data["dof_coordinates"], coords):
-            raise UserError("--resume: the checkpoint does not match this mesh/partition (same mesh, same ranks?)")
-        for f in self.fields + self.old_fields:
-            f.x.array[:] = data[f"field_{f.name}"]
+    def restored(self, scalars: dict) -> None:
+        """Called after checkpoint_fields were loaded: set the global scalars of checkpoint_scalars (none here) and
+        refresh what derives from the fields."""
         if self.mechanics is not None:
-            self.mechanics.set_arrays({k[5:]: v for k, v in data.items() if k.startswith("mech_")})
+            self.mechanics.restored()
 
 
 def rectangle_domain(comm, length: float, height: float, nx: int, ny: int) -> Domain:

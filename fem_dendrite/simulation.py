@@ -112,7 +112,7 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     comm.barrier()
     scales = Scales.from_config(cfg)
     checkpoint_dir = out / "checkpoint"
-    checkpoint = io.load_checkpoint(checkpoint_dir, comm) if resume else None
+    checkpoint = io.read_checkpoint_header(checkpoint_dir, comm) if resume else None
 
     msh_path = build_mesh(cfg, out, comm, resume=checkpoint is not None)
     domain, gb_segments = build_domain(cfg, msh_path, comm, scales)
@@ -146,8 +146,8 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
              "max_equivalent_plastic_strain": 0.0, "c_min": 1.0, "eta_min": 0.0, "eta_max": 1.0}
     dt0 = None
     if checkpoint is not None:
-        arrays, meta = checkpoint
-        problem.set_arrays(arrays)
+        problem.restored(io.load_checkpoint(checkpoint, problem.checkpoint_fields(), comm))
+        meta = checkpoint["meta"]
         state.update(meta["state"])
         state["segment"] += 1
         dt0 = meta["dt_s"]
@@ -192,7 +192,8 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     def checkpoint_now() -> None:
         meta = {"state": {k: v for k, v in state.items()}, "dt_s": stepper.dt_s}
         meta["state"]["wall_before_s"] = state["wall_before_s"] + time.perf_counter() - wall_start
-        io.save_checkpoint(checkpoint_dir, comm, problem.arrays(), meta)
+        io.save_checkpoint(checkpoint_dir, comm, problem.checkpoint_fields(), problem.checkpoint_scalars(), meta,
+                           state["step"])
 
     def write_output() -> None:
         writer.write(state["t_s"], state["output_index"])
