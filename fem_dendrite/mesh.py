@@ -181,6 +181,8 @@ class PolycrystalSpec:
         h_small = min([h_gb, h_grain] + [r.size for r in self.refinements if r.size > 0])
         if h_small < 1e-7 * max(self.size):
             raise UserError(f"h_gb/h_grain: cell size {h_small:g} m is below 1e-7 x the domain size")
+        if max(h_grain, h_gb) > max(self.size):
+            raise UserError(f"h_gb/h_grain: cell size {max(h_grain, h_gb):g} m exceeds the domain size")
         estimate = 2.5 * self.measure / h_grain ** self.dim * (1.0 if self.dim == 2 else 3.5)
         if estimate > _MAX_CELLS:
             raise UserError(f"h_grain: {h_grain:g} m gives about {estimate:.2g} cells "

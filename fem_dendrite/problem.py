@@ -79,8 +79,10 @@ def reaction_dominance(cfg, overpotential_V: float) -> float:
     """
     e = cfg.electrochemistry
     f = float(e.charge_number) * 96485.33212 / (8.314462618 * float(e.temperature))
-    return (float(e.reaction_rate) * math.exp(float(e.transfer_coefficient) * f * abs(overpotential_V))
-            / (float(e.interface_mobility) * float(e.barrier_height)))
+    # in logarithms: inf (not an OverflowError) where the exponential leaves double precision
+    log_lam = (math.log(float(e.reaction_rate)) + float(e.transfer_coefficient) * f * abs(overpotential_V)
+               - math.log(float(e.interface_mobility) * float(e.barrier_height)))
+    return math.exp(log_lam) if log_lam < 709.0 else math.inf
 
 
 def applied_current_density(cfg, t_s: float) -> float:
