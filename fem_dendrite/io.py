@@ -17,6 +17,8 @@ from dolfinx import fem, geometry
 from dolfinx.io import VTXWriter
 from mpi4py import MPI
 
+from fem_dendrite.parallel import rank_zero_section
+
 PROBE_COLUMNS = ["time_s", "dt_s", "metal_measure", "na_ion_amount_mol", "counter_ion_flux_mol_s",
                  "plating_current_A", "mean_current_density_A_m2", "cell_voltage_V"]
 
@@ -280,35 +282,43 @@ def save_checkpoint(folder: Path, comm, functions: dict, scalars: dict, meta: di
     gathered = comm.gather(local, root=0)
     path = folder / f"checkpoint_{step:06d}.npz"
     error = None
-    if comm.rank == 0:
-        try:
-            keys = np.concatenate([g["keys"] for g in gathered])
-            order = np.argsort(keys)
-            if not np.array_equal(keys[order], np.arange(len(keys))):
-                raise RuntimeError("save_checkpoint: the owned cells' original indices are not 0..N-1 exactly once")
-            data = {name: np.concatenate([g[name] for g in gathered])[order] for name in local if name != "keys"}
-            header = {"format": CHECKPOINT_FORMAT, "ranks": comm.size, "step": step, "scalars": scalars,
-                      "functions": sorted(functions), "meta": meta}
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".checkpoint_{step:06d}.npz.tmp"
-            with open(tmp, "wb") as fh:
-                np.savez(fh, header=json.dumps(header), **data)
-            _sync_replace(tmp, path)
-            pointer = folder / f".{CHECKPOINT_POINTER}.tmp"
-            pointer.write_text(json.dumps({"format": CHECKPOINT_FORMAT, "file": path.name, "step": step}) + "\n")
-            _sync_replace(pointer, folder / CHECKPOINT_POINTER)
-            for old in folder.glob("checkpoint_*.npz"):  # older checkpoints, now that the pointer has moved on
-                if old.name != path.name:
-                    old.unlink(missing_ok=True)
-            for old in ("state.npz", *(f.name for f in folder.glob("fields_r*.npz"))):  # the per-rank format
-                (folder / old).unlink(missing_ok=True)
-        except OSError as err:
-            error = f"checkpoint: cannot write {path}: {err}"
+    with rank_zero_section(comm) as root:  # rank 0 writes; no garbage collection on it alone meanwhile
+        if root:
+            error = _write_checkpoint(folder, path, gathered, local, functions, scalars, meta, step, comm.size)
     error = comm.bcast(error, root=0)
     if error is not None:
         from fem_dendrite.errors import UserError
         raise UserError(error)
     return path
+
+
+def _write_checkpoint(folder, path, gathered, local, functions, scalars, meta, step, ranks) -> str | None:
+    """save_checkpoint's part on rank 0: the file, then the pointer; None or the one-line error."""
+    error = None
+    try:
+        keys = np.concatenate([g["keys"] for g in gathered])
+        order = np.argsort(keys)
+        if not np.array_equal(keys[order], np.arange(len(keys))):
+            return "checkpoint: the owned cells' original indices are not 0..N-1 exactly once (a bug; not written)"
+        data = {name: np.concatenate([g[name] for g in gathered])[order] for name in local if name != "keys"}
+        header = {"format": CHECKPOINT_FORMAT, "ranks": ranks, "step": step, "scalars": scalars,
+                  "functions": sorted(functions), "meta": meta}
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".checkpoint_{step:06d}.npz.tmp"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, header=json.dumps(header), **data)
+        _sync_replace(tmp, path)
+        pointer = folder / f".{CHECKPOINT_POINTER}.tmp"
+        pointer.write_text(json.dumps({"format": CHECKPOINT_FORMAT, "file": path.name, "step": step}) + "\n")
+        _sync_replace(pointer, folder / CHECKPOINT_POINTER)
+        for old in folder.glob("checkpoint_*.npz"):  # older checkpoints, now that the pointer has moved on
+            if old.name != path.name:
+                old.unlink(missing_ok=True)
+        for old in ("state.npz", *(f.name for f in folder.glob("fields_r*.npz"))):  # the per-rank format
+            (folder / old).unlink(missing_ok=True)
+    except OSError as err:
+        error = f"checkpoint: cannot write {path}: {err}"
+    return error
 
 
 def read_checkpoint_header(folder: Path, comm) -> dict | None:

@@ -22,6 +22,7 @@ from petsc4py import PETSc
 from fem_dendrite import config, materials
 from fem_dendrite.physics import electrochemistry as ec
 from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.scaling import Scales
 
 SOLVER = {"snes_type": "newtonls", "snes_linesearch_type": "basic", "snes_rtol": 1e-12, "snes_atol": 1e-13,
@@ -34,8 +35,11 @@ P = SimpleNamespace(charge_number=1.0, site_ratio=9.71)
 
 def _solve(F, u, bcs, prefix):
     problem = NonlinearProblem(F, u, bcs=bcs, petsc_options_prefix=prefix, petsc_options=SOLVER)
-    problem.solve()
-    assert problem.solver.getConvergedReason() > 0
+    try:
+        problem.solve()
+        assert problem.solver.getConvergedReason() > 0
+    finally:
+        destroy_nonlinear_problem(problem)  # collective, here (fem_dendrite.parallel)
     return u
 
 
