@@ -304,19 +304,28 @@ class FaradaicProblem(CoupledProblem):
         return fd.overpotential(self.metal_potential, self.phi, self.p.equilibrium_potential, self.molar_volume,
                                 hydrostatic_cell)
 
-    # -- checkpoint --------------------------------------------------------------------------------------------------
-    def arrays(self) -> dict:
-        data = super().arrays()
-        data["metal_potential"] = np.array([float(self.metal_potential.value), self._metal_potential_old])
-        return data
+    # -- checkpoint ---------------------------------------------------------------------------------------------------
+    def checkpoint_scalars(self) -> dict:
+        """The metal potential (scaled) and its last accepted value: the global scalar unknown."""
+        return {"metal_potential": float(self.metal_potential.value),
+                "metal_potential_old": float(self._metal_potential_old)}
 
-    def set_arrays(self, data: dict) -> None:
-        super().set_arrays(data)
-        value, old = (float(v) for v in data["metal_potential"])
-        self.metal_potential.value = value
-        self._metal_potential_old = old
+    def restored(self, scalars: dict) -> None:
+        super().restored(scalars)
+        self.metal_potential.value = float(scalars["metal_potential"])
+        self._metal_potential_old = float(scalars["metal_potential_old"])
         if self.galvanostatic:
-            self._metal_potential_fn.x.array[:] = value
+            self._metal_potential_fn.x.array[:] = float(self.metal_potential.value)
+
+    # -- teardown ------------------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """CoupledProblem.close plus the bordered solve's KSPs and vectors (collective, idempotent)."""
+        super().close()
+        for name in ("_outer_ksp", "_inner_ksp", "_sens_vec", "_grad_vec"):
+            obj = getattr(self, name, None)
+            if obj is not None:
+                obj.destroy()
+                setattr(self, name, None)
 
 
 def wagner_number(cfg, length_m: float) -> float:
