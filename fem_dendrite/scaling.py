@@ -86,6 +86,7 @@ _UNIT_SCALES = {
     "J/m": lambda sc: sc.gradient_coefficient, "m^3/(J s)": lambda sc: sc.mobility, "1/s": lambda sc: 1.0 / sc.time,
     "V": lambda sc: sc.potential, "A/m^2": lambda sc: sc.current_density,
     "A/(m^2 s)": lambda sc: sc.current_density / sc.time,
+    "m^3/mol": lambda sc: 1.0 / sc.concentration,
 }
 
 
@@ -116,7 +117,8 @@ def scaled_parameters(cfg) -> dict:
         for f in dataclasses.fields(obj):
             value, key = getattr(obj, f.name), f"{where}.{f.name}" if where else f.name
             if isinstance(value, Quantity):
-                scale = _UNIT_SCALES[value.unit](scales)
+                # units the time-dependent solver never scales (the lab section's J/mol, F/m, ...) keep scale 1
+                scale = _UNIT_SCALES.get(value.unit, lambda sc: 1.0)(scales)
                 values = value.value if isinstance(value.value, tuple) else (value.value,)
                 scaled = [float(v) / scale for v in values]
                 if not (math.isfinite(scale) and scale > 0.0 and all(math.isfinite(v) for v in scaled)):
