@@ -383,5 +383,8 @@ def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plati
         "capillary_to_faradaic_speed": (regime or {}).get("capillary_to_faradaic_speed"),
         "metal_potential_V": problem.cell_voltage() * scales.potential,
         "gb_lead_m": gb_lead_m(problem, scales),
+        # staggered coupling: Newton iterations of the displacement solves (this segment of the run), apart from
+        # the coupled Newton's newton_iterations
+        "mechanics_newton_iterations": getattr(problem, "mechanics_iterations", None),
     })
     return summary
