@@ -161,8 +161,11 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     log = io.ProbeLog(out / "probes.csv", comm, dim, point_columns,
                       resume_time_s=state["t_s"] if checkpoint is not None else None)
     writer = io.FieldWriter(out, outputs, state["segment"], gb_segments)
+    solved = list(problem.unknowns)
+    if problem.mechanics is not None and not problem.mechanics_in_newton:  # staggered: solved on its own
+        solved.append(problem.mechanics.u)
     n_dofs = sum(f.function_space.dofmap.index_map.size_global * f.function_space.dofmap.index_map_bs
-                 for f in problem.unknowns)
+                 for f in solved)
     A_plating = problem.integrals()["plating_measure"] * scales.length ** (dim - 1)
 
     def record(dt_s: float, integrals: dict) -> None:
