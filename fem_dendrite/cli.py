@@ -219,7 +219,7 @@ _HANDLERS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `fem-dendrite` console script."""
-    from fem_dendrite.errors import UserError
+    from fem_dendrite.errors import ConvergenceError, UserError
 
     args = _build_parser().parse_args(argv)
     try:
@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(err))
     except FileNotFoundError as err:
         return _fail(f"file not found: {err.filename or err}")
+    except ConvergenceError as err:  # e.g. the initial mechanical equilibrium of an extreme input
+        return _fail(f"the solver did not converge before the first step: {err}")
     except KeyboardInterrupt:
         return _fail("interrupted")
 

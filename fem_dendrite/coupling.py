@@ -57,6 +57,7 @@ from petsc4py import PETSc
 from fem_dendrite import materials
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS
+from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import mechanics as mech
 
 INITIAL_PREFIX = "fem_dendrite_mechanics_initial_"
@@ -236,6 +237,7 @@ class MechanicsCoupling:
                                            f"reason {snes.getConvergedReason()} with Omega ramped in 1/64 steps)")
         finally:
             self.omega.value = self.volume_expansion
+            destroy_nonlinear_problem(solver)  # collective, here on every rank (not by the garbage collector)
 
     def configure_solver(self) -> None:
         """Install the mechanics-aware convergence test on the coupled SNES (idempotent).
@@ -289,6 +291,25 @@ class MechanicsCoupling:
         snes.setConvergenceTest(converged)
         self._snes_id = id(snes)
 
+    def equilibrium_solver(self, prefix: str) -> NonlinearProblem:
+        """A displacement-only SNES for the staggered coupling (eta held at its current value): Newton with a
+        backtracking line search (plain Newton can cycle on Na's plastic return map), the run's tolerances."""
+        options = self._initial_options()
+        options["snes_max_it"] = self.cfg.solver.max_iterations
+        return NonlinearProblem(self.residual(), self.u, bcs=self._bcs, petsc_options_prefix=prefix,
+                                petsc_options=options)
+
+    def solve_equilibrium(self, solver: NonlinearProblem) -> int:
+        """Equilibrium of u for the current eta with `solver` (equilibrium_solver); returns its Newton iterations.
+        Raises ConvergenceError if it does not converge (the time stepper then cuts dt; reject() restores u)."""
+        solver.solve()
+        snes = solver.solver
+        finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
+        if snes.getConvergedReason() <= 0 or not finite:
+            raise ConvergenceError(f"mechanics: the equilibrium did not converge (SNES reason "
+                                   f"{snes.getConvergedReason()}, {snes.getIterationNumber()} iterations)")
+        return snes.getIterationNumber()
+
     def _initial_options(self) -> dict:
         s = self.cfg.solver
         opts = {k: v for k, v in s.petsc.items() if not k.startswith(("snes_", "pc_fieldsplit", "fieldsplit_"))}
@@ -309,13 +330,13 @@ class MechanicsCoupling:
         """Rejected step: u back to the last accepted u (the history is only written by accept)."""
         self.u.x.array[:] = self.u_old.x.array
 
-    def arrays(self) -> dict:
-        return {"u": self.u.x.array.copy(), "u_old": self.u_old.x.array.copy(), **self.state.arrays()}
+    def checkpoint_fields(self) -> dict:
+        """{name: Function} a restart needs: u, u_old and the plastic history on its quadrature space."""
+        return {"u": self.u, "u_old": self.u_old, "plastic_strain": self.state.eps_p,
+                "equivalent_plastic_strain": self.state.ebar_p}
 
-    def set_arrays(self, data: dict) -> None:
-        self.state.set_arrays(data)
-        self.u.x.array[:] = data["u"]
-        self.u_old.x.array[:] = data["u_old"]
+    def restored(self) -> None:
+        """After checkpoint_fields were loaded: refresh the output copies of the stress and history."""
         self._refresh_outputs()
 
     # -- outputs -----------------------------------------------------------------------------------------------------

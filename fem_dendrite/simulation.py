@@ -114,13 +114,20 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     comm.barrier()
     scales = Scales.from_config(cfg)
     checkpoint_dir = out / "checkpoint"
-    checkpoint = io.load_checkpoint(checkpoint_dir, comm) if resume else None
+    checkpoint = io.read_checkpoint_header(checkpoint_dir, comm) if resume else None
 
     msh_path = build_mesh(cfg, out, comm, resume=checkpoint is not None)
     domain, gb_segments = build_domain(cfg, msh_path, comm, scales)
     problem = build_problem(cfg, domain, scales, mechanics=_build_mechanics(cfg, scales))
+    with problem:  # its PETSc objects are destroyed here on every rank, also after an error (fem_dendrite.parallel)
+        return _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start,
+                            max_steps)
+
+
+def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start, max_steps):
+    """run()'s time loop and outputs on a built problem."""
     dim = problem.dim
-    regime = regime_numbers(cfg, domain.size[0] * scales.length)
+    regime = regime_numbers(cfg, problem.domain.size[0] * scales.length)
     if comm.rank == 0:
         print("fem-dendrite: " + ", ".join(f"{k} = {v:.3g}" for k, v in regime.items() if v is not None), flush=True)
         for warning in regime_warnings(cfg, regime):
@@ -142,8 +149,8 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
              "max_equivalent_plastic_strain": 0.0, "c_min": 1.0, "eta_min": 0.0, "eta_max": 1.0}
     dt0 = None
     if checkpoint is not None:
-        arrays, meta = checkpoint
-        problem.set_arrays(arrays)
+        problem.restored(io.load_checkpoint(checkpoint, problem.checkpoint_fields(), comm))
+        meta = checkpoint["meta"]
         state.update(meta["state"])
         state["segment"] += 1
         dt0 = meta["dt_s"]
@@ -154,8 +161,11 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     log = io.ProbeLog(out / "probes.csv", comm, dim, point_columns,
                       resume_time_s=state["t_s"] if checkpoint is not None else None)
     writer = io.FieldWriter(out, outputs, state["segment"], gb_segments)
+    solved = list(problem.unknowns)
+    if problem.mechanics is not None and not problem.mechanics_in_newton:  # staggered: solved on its own
+        solved.append(problem.mechanics.u)
     n_dofs = sum(f.function_space.dofmap.index_map.size_global * f.function_space.dofmap.index_map_bs
-                 for f in problem.unknowns)
+                 for f in solved)
     A_plating = problem.integrals()["plating_measure"] * scales.length ** (dim - 1)
 
     def record(dt_s: float, integrals: dict) -> None:
@@ -194,7 +204,8 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     def checkpoint_now() -> None:
         meta = {"state": {k: v for k, v in state.items()}, "dt_s": stepper.dt_s}
         meta["state"]["wall_before_s"] = state["wall_before_s"] + time.perf_counter() - wall_start
-        io.save_checkpoint(checkpoint_dir, comm, problem.arrays(), meta)
+        io.save_checkpoint(checkpoint_dir, comm, problem.checkpoint_fields(), problem.checkpoint_scalars(), meta,
+                           state["step"])
 
     def write_output() -> None:
         writer.write(state["t_s"], state["output_index"])
@@ -375,5 +386,8 @@ def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plati
         "capillary_to_faradaic_speed": (regime or {}).get("capillary_to_faradaic_speed"),
         "metal_potential_V": problem.cell_voltage() * scales.potential,
         "gb_lead_m": gb_lead_m(problem, scales),
+        # staggered coupling: Newton iterations of the displacement solves (this segment of the run), apart from
+        # the coupled Newton's newton_iterations
+        "mechanics_newton_iterations": getattr(problem, "mechanics_iterations", None),
     })
     return summary

@@ -19,6 +19,7 @@ from fem_dendrite import config, simulation
 from fem_dendrite.coupling import MechanicsCoupling
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS, SIDE_NAMES
+from fem_dendrite.parallel import rank_zero_section
 from fem_dendrite.problem import CoupledProblem, Domain, rectangle_domain
 from fem_dendrite.scaling import Scales
 from fem_dendrite.timestepping import AdaptiveStepper
@@ -394,12 +395,17 @@ def test_rejected_step_leaves_the_plastic_history_untouched(monkeypatch):
     reference.solve()
     reference.accept()
     got, want = mech.state.arrays(), ref_mech.state.arrays()
-    for key in want:
-        np.testing.assert_array_equal(got[key], want[key])
-    np.testing.assert_array_equal(mech.u.x.array, ref_mech.u.x.array)
-    # the accepted step did change the history (so the comparison above can fail)
-    changed = not np.array_equal(got["equivalent_plastic_strain"], history0["equivalent_plastic_strain"])
-    assert COMM.allreduce(changed, op=MPI.LOR)
+    # Compared to 1e-6 of what the step changed, not bit for bit: the two Newton solves (retry and direct) each stop
+    # at the Newton tolerance (rtol 1e-8), and parallel MUMPS is not bitwise reproducible from solve to solve. A trace
+    # of the rejected dt step would differ by the order of the change itself.
+    for key, before in (*((k, history0[k]) for k in want), ("u", u0)):
+        new, ref = (mech.u.x.array, ref_mech.u.x.array) if key == "u" else (got[key], want[key])
+        change = COMM.allreduce(float(np.abs(ref - before).max(initial=0.0)), op=MPI.MAX)
+        assert change > 0.0, key  # the accepted step did change it (so the comparison can fail)
+        error = COMM.allreduce(float(np.abs(new - ref).max(initial=0.0)), op=MPI.MAX)
+        assert error <= 1e-6 * change, (key, error, change)
+    for p in (problem, reference):
+        p.close()
 
 
 # ----------------------------------------------------------------------------------------------- (e), (f) runs
@@ -427,13 +433,16 @@ def test_coupled_run_is_the_same_on_one_and_two_ranks(tmp_path):
     cfg = tiny_run_config()
     world = simulation.run(cfg, f"{root}/world", comm=COMM)
     cfg_self = tiny_run_config([f"mesh.file=\"{root}/world/mesh.msh\""])
-    if COMM.rank == 0:
-        alone = simulation.run(cfg_self, tmp_path / "self", comm=MPI.COMM_SELF)
-        for key in SUMMARY_NUMBERS:
-            if key == "newton_iterations":  # a step ending just at the tolerance may take one more on one partition
-                assert abs(world[key] - alone[key]) <= 2
-                continue
-            assert world[key] == pytest.approx(alone[key], rel=1e-6), key
+    with rank_zero_section(COMM) as root:  # rank 0 alone: no garbage collection of COMM_WORLD objects inside
+        if root:
+            alone = simulation.run(cfg_self, tmp_path / "self", comm=MPI.COMM_SELF)
+            for key in SUMMARY_NUMBERS:
+                if key == "newton_iterations":  # a step ending just at the tolerance may take one more on a partition
+                    assert abs(world[key] - alone[key]) <= 2
+                    continue
+                # 1e-6: parallel and serial MUMPS give Newton solutions that agree to the Newton tolerance (1e-8);
+                # the summary's maxima over a few steps carry it with some amplification
+                assert world[key] == pytest.approx(alone[key], rel=1e-6), key
     assert world["status"] == "completed" and world["ranks"] == COMM.size
     assert world["max_equivalent_plastic_strain"] > 0.0
 

@@ -31,7 +31,7 @@ Output: ``DIR/<member>/`` is each member's run folder (its ``run.log`` holds the
 comparison with the paper's statements for the E_GB / sigma_GB / D_GB sweeps, resolution and wall time) with its
 figures ``DIR/figures/fields.png`` and ``histories.png``.
 Running the same command again resumes: members whose summary.json says "completed" are skipped; the others run
-again, with ``--resume`` when they left a checkpoint (``checkpoint/state.npz``). A failing member does not stop
+again, with ``--resume`` when they left a checkpoint (``checkpoint/latest.json``). A failing member does not stop
 the others; the exit code is 0 when every member completed, else 1. A member folder that was run with other
 settings (e.g. with and without --paper-scale) is refused rather than mixed.
 

@@ -60,6 +60,11 @@ REPORT_COLUMNS: tuple = (
     ("max von Mises in SE (Pa)", _from_summary("max_von_mises_se_Pa")),
     ("grown metal along GBs (fraction)", lambda row: row.get("gb_metal_fraction")),
     ("short circuit", _from_summary("short_circuit")),
+    ("formulation", _from_summary("formulation")),
+    ("GB lead (m)", _from_summary("gb_lead_m")),
+    ("interface overpotential span (V)", _from_summary("interface_overpotential_span_V")),
+    ("Wagner number", _from_summary("wagner_number")),
+    ("charge-metal mismatch", _from_summary("faradaic_balance")),
 )
 
 

@@ -44,7 +44,8 @@ def mpiexec_path() -> str:
 
 
 def checkpoint_path(member_dir: str | Path) -> Path:
-    return Path(member_dir) / "checkpoint" / "state.npz"
+    """The file that marks a complete checkpoint (fem_dendrite.io.CHECKPOINT_POINTER, written last)."""
+    return Path(member_dir) / "checkpoint" / "latest.json"
 
 
 def read_summary(member_dir: str | Path) -> dict | None:
