@@ -14,8 +14,8 @@
 # - **faradaic** (the default formulation): electrolyte + metal potentials, one Butler-Volmer reaction current that
 #   is the plating rate, galvanostatic 100 mA/cm^2, fast kinetics (i0 = 514 A/m^2, Wagner number ~0.9);
 # - **gao2024** (the paper's single-potential model): the same mesh, materials and kinetics, but its own settings as
-#   in the bundled `gao2024` config: potentiostatic 0.15 V (`electrode.voltage`) and interface mobility
-#   L_sigma = 2.5e-5 m^3/(J s).
+#   in the bundled `gao2024` config: potentiostatic 0.15 V (`electrode.voltage`), interface mobility
+#   L_sigma = 2.5e-5 m^3/(J s) and the monolithic mechanics coupling it requires (mechanics is off here).
 #
 # Each run stops at a short end time (0.3 s) on a coarser mesh than the bundled case, so the six runs take well
 # under a minute; the summary gives `gb_lead_m` (how far the eta = 0.5 front stands ahead on the GB, compared with
@@ -39,7 +39,8 @@ quick = ["mesh.cell_size_grain_m=1.2e-7", "mesh.cell_size_gb_m=6.0e-8", "mesh.ce
 settings = {
     "faradaic": [],   # the bicrystal config as bundled: galvanostatic 1000 A/m^2
     "gao2024": ['electrochemistry.formulation="gao2024"', 'electrode.control="potentiostatic"',
-                "electrochemistry.interface_mobility=2.5e-5", "time.initial_step_s=1.0e-3"],
+                "electrochemistry.interface_mobility=2.5e-5", "time.initial_step_s=1.0e-3",
+                'mechanics.coupling="monolithic"'],   # gao2024 accepts only this (mechanics is off here anyway)
 }
 sigma_grain = 0.1   # S/m, default.toml materials.electrolyte.conductivity
 ratios = (0.1, 1.0, 10.0)
