@@ -10,6 +10,7 @@ of cost per step ~ N^b (least squares in log-log) per preset, a markdown table a
 
     .venv/bin/python benchmarks/scaling.py --dim 2 --factors 1 2 4 8 --np 2 --out results/scaling
     .venv/bin/python benchmarks/scaling.py --dim 2 --factors 1 2 --presets lu fieldsplit   # a quick look
+    .venv/bin/python benchmarks/scaling.py --dim 2 --report-only --plot docs/scaling.png     # table + plot again
 
 A size is skipped for LU above --lu-max-dofs (its factorisation time and memory grow ~N^1.5 in 2D, ~N^2 in 3D).
 `--one` is the per-run entry point (internal).
@@ -149,6 +150,7 @@ def main():
     parser.add_argument("--lu-max-dofs", type=float, default=4.0e5)
     parser.add_argument("--out", default="results/scaling")
     parser.add_argument("--plot", default=None, help="the log-log plot (default OUT/scaling.png)")
+    parser.add_argument("--report-only", action="store_true", help="table and plot from the records in OUT, no runs")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--factor", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--preset", help=argparse.SUPPRESS)
@@ -162,7 +164,7 @@ def main():
     records_path = out / f"scaling_{args.dim}d.json"
     records = json.loads(records_path.read_text()) if records_path.exists() else []
     skip_lu = False
-    for factor in args.factors:
+    for factor in ([] if args.report_only else args.factors):
         for preset in args.presets:
             if preset == "lu" and skip_lu:
                 print(f"[scaling] skip lu at factor {factor} (above --lu-max-dofs)", flush=True)
