@@ -188,6 +188,11 @@ def configure_solver(nonlinear_problem, unknowns, cfg, prefix: str) -> SolverSet
     cfg.solver.preset picks the recipe (PRESETS; "auto" by size); [solver.petsc] entries override it. For
     "fieldsplit" the splits are the blocks, named after the unknowns (options fieldsplit_<name>_...), and a
     vector block named "u" gets its rigid-body modes as near-nullspace. Collective.
+
+    The options live in PETSc's (global) options database under `prefix` from here until the problem's first
+    Newton iteration has set up its preconditioner (the splits' solvers read them then); configuring another
+    problem with the same prefix before that replaces them, and the first problem's splits then get PETSc's
+    default sub-solvers. Build and solve problems one after the other (as the simulation and the tests do).
     """
     comm = unknowns[0].function_space.mesh.comm
     n_global = global_dofs(unknowns)
