@@ -59,7 +59,7 @@ def one(args) -> None:
     from fem_dendrite import config, simulation
 
     comm = MPI.COMM_WORLD
-    cfg = config.load(None, overrides(args.dim, args.factor, args.preset, args.steps, args.dt))
+    cfg = config.load(None, overrides(args.dim, args.factor, args.preset, args.steps, args.dt) + list(args.set))
     out = comm.bcast(tempfile.mkdtemp(prefix="fd_scaling_") if comm.rank == 0 else None, root=0)
     PETSc.Log.begin()
     stage = PETSc.Log.Stage("scaling run")
@@ -150,6 +150,7 @@ def main():
     parser.add_argument("--lu-max-dofs", type=float, default=4.0e5)
     parser.add_argument("--out", default="results/scaling")
     parser.add_argument("--plot", default=None, help="the log-log plot (default OUT/scaling.png)")
+    parser.add_argument("--set", nargs="*", default=[], help="extra --set overrides for every run")
     parser.add_argument("--report-only", action="store_true", help="table and plot from the records in OUT, no runs")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--factor", type=float, help=argparse.SUPPRESS)
@@ -172,7 +173,7 @@ def main():
             record_file = out / f"run_{args.dim}d_{preset}_{factor:g}.json"
             cmd = [str(BIN / "mpiexec"), "-n", str(args.np), str(BIN / "python"), __file__, "--one",
                    "--dim", str(args.dim), "--factor", str(factor), "--preset", preset, "--steps", str(args.steps),
-                   "--dt", str(args.dt), "--record", str(record_file)]
+                   "--dt", str(args.dt), "--record", str(record_file)] + (["--set", *args.set] if args.set else [])
             print("[scaling] " + " ".join(cmd), flush=True)
             subprocess.run(cmd, check=False, env={**os.environ, "OMP_NUM_THREADS": "1"})
             if not record_file.exists():
