@@ -197,6 +197,7 @@ class SolverConfig:
     atol: float = _p(check="positive")
     stol: float = _p(check="nonnegative")
     quadrature_degree: int = _p(check="positive")
+    preset: str = _p(choices=("auto", "lu", "fieldsplit"))  # linear solver recipe (fem_dendrite.solver.PRESETS)
     petsc: dict = field(default_factory=dict, metadata={"mapping": True})
 
 

@@ -59,6 +59,7 @@ from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import mechanics as mech
+from fem_dendrite.solver import PRESETS
 
 INITIAL_PREFIX = "fem_dendrite_mechanics_initial_"
 BULK_METAL_ETA = 0.942  # cell-mean eta from which a cell counts as bulk metal in max_von_mises_metal (h >= 0.998)
@@ -312,8 +313,9 @@ class MechanicsCoupling:
 
     def _initial_options(self) -> dict:
         s = self.cfg.solver
-        opts = {k: v for k, v in s.petsc.items() if not k.startswith(("snes_", "pc_fieldsplit", "fieldsplit_"))}
-        if s.petsc.get("pc_type") == "fieldsplit":
+        opts = dict(PRESETS["lu"])  # a one-off solve: direct, whatever the coupled problem's preset
+        opts.update({k: v for k, v in s.petsc.items() if not k.startswith(("snes_", "pc_fieldsplit", "fieldsplit_"))})
+        if opts.get("pc_type") == "fieldsplit":
             opts.update({"ksp_type": "preonly", "pc_type": "lu"})
         opts.update({"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_max_it": 40,
                      "snes_rtol": s.rtol, "snes_atol": s.atol, "snes_stol": s.stol,

@@ -21,6 +21,7 @@ from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one defini
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import electrochemistry as ec
 from fem_dendrite.scaling import Scales
+from fem_dendrite.solver import configure_solver
 
 SNES_PREFIX = "fem_dendrite_coupled_"
 
@@ -202,6 +203,7 @@ class CoupledProblem:
         options.setdefault("snes_error_if_not_converged", False)
         self.nonlinear = NonlinearProblem(self.residuals, self.unknowns, bcs=self.bcs,
                                           petsc_options_prefix=SNES_PREFIX, petsc_options=options)
+        self.solver_setup = configure_solver(self.nonlinear, self.unknowns, cfg, SNES_PREFIX)  # lu / fieldsplit
         if self.mechanics_in_newton:  # its convergence test also checks the displacement block on its own
             self.mechanics.configure_solver()
 
