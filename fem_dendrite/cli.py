@@ -66,6 +66,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",
                    help="override one config entry (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (one line per accepted step, or a bar on a terminal) and no closing line")
 
     p = sub.add_parser("render", help="write PNG panels of a run folder (pyvista, off-screen)")
     p.add_argument("run_dir")
@@ -122,7 +124,7 @@ def _cmd_run(args) -> int:
     from fem_dendrite import config, simulation
 
     cfg = config.load(args.config, args.overrides)
-    summary = simulation.run(cfg, args.out, resume=args.resume)
+    summary = simulation.run(cfg, args.out, resume=args.resume, quiet=args.quiet)
     return 0 if summary["status"] == "completed" else 1
 
 
