@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 OUT ?= results/default
 NP ?= 2
 
-.PHONY: run test test-serial test-mpi demos venv clean
+.PHONY: run test test-serial test-mpi demos venv clean hpc-check
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ test: $(STAMP)
 demos: $(STAMP)
 	cd demos && for d in *.py; do echo "== demo $$d (1 rank)"; ../$(BIN)/python $$d || exit 1; \
 	  echo "== demo $$d (2 ranks)"; ../$(BIN)/mpiexec -n 2 ../$(BIN)/python $$d || exit 1; done
+
+## Real SLURM check of hpc/*.sbatch (root; installs slurm-wlm + munge if missing; ~5 min; not part of `make test`).
+hpc-check: $(STAMP)
+	bash hpc/selftest.sh
 
 clean:
 	rm -rf $(VENV) results
