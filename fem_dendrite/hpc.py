@@ -13,7 +13,9 @@ member folders and writes the report (the step after the array job).
 """
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -68,6 +70,12 @@ def compile_forms(config_path, overrides=None, comm=MPI.COMM_WORLD) -> dict:
     return result
 
 
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
 # -- sweep members as array tasks ------------------------------------------------------------------------------------
 def select_member(spec, key: str):
     """The member named `key`, or the one at index `key` (from 0, spec order)."""
@@ -102,7 +110,7 @@ def run_member(spec, out_dir, key: str, comm=MPI.COMM_WORLD, quiet: bool = False
     comm.barrier()
     if comm.rank == 0:
         member_dir.mkdir(parents=True, exist_ok=True)
-        studies._write_json(previous, settings)
+        _write_json(previous, settings)
     comm.barrier()
     return simulation.run(cfg, member_dir, resume=resume, comm=comm, quiet=quiet)
 
@@ -123,9 +131,10 @@ def assemble_record(spec, out_dir) -> dict:
               "paper_scale": spec.paper_scale, "base": spec.base, "jobs": None,
               "ranks_per_member": spec.ranks_per_member, "spec": spec.raw,
               "state": "finished" if all(e["status"] == "completed" for e in members) else "incomplete",
-              "started_at": None, "updated_at": studies._now(), "members": members}
+              "started_at": None, "updated_at": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "members": members}
     out_dir.mkdir(parents=True, exist_ok=True)
-    studies._write_json(out_dir / studies.SWEEP_FILE, record)
+    _write_json(out_dir / studies.SWEEP_FILE, record)
     return record
 
 
