@@ -328,3 +328,31 @@ def dendrite_depth(points, eta, plating_x: float = 0.0, threshold: float = 0.5, 
     units of `points` (see `dendrite_depth_grid`)."""
     grid = resample_to_grid(points, eta, plating_x, axis=axis, spacing=spacing)
     return dendrite_depth_grid(grid, threshold, attached_only)
+
+
+def front_crossings(points, cells, eta, beta, threshold: float = 0.5):
+    """Points where eta crosses `threshold` on the edges of simplex `cells`, with beta interpolated there.
+
+    points (N, gdim), cells (M, k) vertex indices, eta and beta (N,): returns (crossings (P, gdim), beta (P,)).
+    An edge shared by two cells is found twice (equal weights on both sides: means are unaffected).
+    """
+    points, cells = np.asarray(points, dtype=float), np.asarray(cells)
+    found, found_beta = [], []
+    for a, b in itertools.combinations(range(cells.shape[1]), 2):
+        i, j = cells[:, a], cells[:, b]
+        ei, ej = eta[i] - threshold, eta[j] - threshold
+        cross = ei * ej < 0
+        s = (ei[cross] / (ei[cross] - ej[cross]))[:, None]
+        found.append(points[i[cross]] + s * (points[j[cross]] - points[i[cross]]))
+        found_beta.append(beta[i[cross]] + s[:, 0] * (beta[j[cross]] - beta[i[cross]]))
+    return np.concatenate(found), np.concatenate(found_beta)
+
+
+def gb_lead(crossings, crossing_beta, axis: int = 0, on_gb: float = 0.5, in_grain: float = 0.05):
+    """How far the front stands ahead on grain boundaries: mean `axis` coordinate of the eta = 0.5 crossings
+    with beta >= on_gb minus that of crossings with beta <= in_grain (positive = ahead on the GB); nan if either
+    set is empty. Takes the (gathered) output of front_crossings."""
+    gb, grain = crossing_beta >= on_gb, crossing_beta <= in_grain
+    if not gb.any() or not grain.any():
+        return float("nan")
+    return float(crossings[gb, axis].mean() - crossings[grain, axis].mean())

@@ -1,4 +1,5 @@
-"""Command line: `fem-dendrite mesh | mesh-info | run | render | config show | sweep | compile`.
+"""Command line: `fem-dendrite mesh | mesh-info | run | render | config show | sweep | ccd | conductivity | weibull
+| compile`.
 
 Bad input ends with one line on stderr naming the problem (exit code 2), never a traceback.
 """
@@ -92,6 +93,36 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", help="fill the JIT cache with every form a run of CONFIG uses (one rank)")
     p.add_argument("config", nargs="?", default=None, help="TOML file or bundled name (default: the default case)")
     p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE")
+
+    p = sub.add_parser("ccd", help="virtual critical-current-density test: an ensemble of microstructures under a "
+                                   "current ramp until short circuit, with the Weibull statistics of j_c")
+    p.add_argument("config", nargs="?", default=None, help="TOML file (default: the bundled default case)")
+    p.add_argument("--members", type=int, required=True, help="number of microstructures (mesh.seed values)")
+    p.add_argument("--out", required=True, help="ensemble folder (resumable, like `sweep`)")
+    p.add_argument("--ramp", type=_positive_float, default=10.0 / 3600.0, metavar="RATE",
+                   help="current ramp in A m^-2 s^-1 (default 2.78e-3 = 1 mA cm^-2 h^-1, Lowack 2025)")
+    p.add_argument("--seed0", type=int, default=0, help="mesh.seed of the first member (default 0)")
+    p.add_argument("--jobs", type=int, default=None, help="members run at once (default 1)")
+    p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",
+                   help="override one config entry of every member (repeatable)")
+
+    # -- lab: effective conductivity / impedance, statistics of critical current densities ---------
+    p = sub.add_parser("conductivity", help="effective conductivity, impedance, Arrhenius and GB calibration of "
+                                            "the configured polycrystal (no metal)")
+    p.add_argument("config", nargs="?", default=None, help="TOML file (default: the bundled default case)")
+    p.add_argument("--out", required=True, help="folder for conductivity.json and the plots")
+    p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",
+                   help="override one config entry (repeatable)")
+
+    p = sub.add_parser("weibull", help="shifted Weibull statistics of critical current densities (Lowack 2025)")
+    p.add_argument("file", help="CSV with a header row; the column whose header names the unit (mA/cm^2 or A/m^2)")
+    p.add_argument("--out", required=True, help="folder for weibull.json and weibull.png")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--column", default=None, help="the column's header when several name a unit")
+    p.add_argument("--bootstrap", type=int, default=999, metavar="B",
+                   help="parametric bootstrap samples for the CIs and the KS p-value (default 999)")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (0.95)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     return parser
 
 
@@ -172,6 +203,32 @@ def _cmd_compile(args) -> int:
     return 0
 
 
+def _cmd_ccd(args) -> int:
+    from fem_dendrite.studies import ccd
+
+    return ccd.run_ccd_cli(args)
+
+
+def _cmd_conductivity(args) -> int:
+    from mpi4py import MPI
+
+    from fem_dendrite.errors import UserError
+    from fem_dendrite.lab import conductivity
+
+    try:
+        return conductivity.run_cli(args)
+    except UserError:
+        if MPI.COMM_WORLD.rank != 0:
+            return 2  # every rank sees the error; rank 0 reports it (one line)
+        raise
+
+
+def _cmd_weibull(args) -> int:
+    from fem_dendrite.lab import weibull
+
+    return weibull.run_cli(args)
+
+
 _HANDLERS = {
     "mesh": _cmd_mesh,
     "mesh-info": _cmd_mesh_info,
@@ -180,12 +237,15 @@ _HANDLERS = {
     "config": _cmd_config,
     "sweep": _cmd_sweep,
     "compile": _cmd_compile,
+    "ccd": _cmd_ccd,
+    "conductivity": _cmd_conductivity,
+    "weibull": _cmd_weibull,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `fem-dendrite` console script."""
-    from fem_dendrite.errors import UserError
+    from fem_dendrite.errors import ConvergenceError, UserError
 
     args = _build_parser().parse_args(argv)
     try:
@@ -194,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(err))
     except FileNotFoundError as err:
         return _fail(f"file not found: {err.filename or err}")
+    except ConvergenceError as err:  # e.g. the initial mechanical equilibrium of an extreme input
+        return _fail(f"the solver did not converge before the first step: {err}")
     except KeyboardInterrupt:
         return _fail("interrupted")
 

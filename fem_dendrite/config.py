@@ -36,13 +36,22 @@ class Quantity:
 
 
 def _q(unit: str, check: str = "", **meta):
-    """Field of a Quantity with the expected SI unit and a range check ('positive', 'nonnegative', 'unit', '')."""
+    """Field of a Quantity with the expected SI unit and a range check ('positive', 'nonnegative', 'unit', '').
+
+    `bounds=(low, high, why)`: the physical range the model accepts (inclusive), said in the error message."""
     return field(metadata={"unit": unit, "check": check, **meta})
 
 
 def _p(check: str = "", choices: tuple = (), **meta):
     """Field of a plain (numerical) setting with a range check or a set of accepted values."""
     return field(metadata={"check": check, "choices": choices, **meta})
+
+
+# Physical ranges the model accepts (config errors say them). Wider than any cell that can be built, narrower than
+# what breaks the arithmetic: exp(alpha n F V / RT) in the Butler-Volmer term leaves double precision near 18 V.
+_WINDOW = "a few volts at most: the electrolyte's stability window, ~5 V for NASICON"
+_CURRENT = "10 A/cm^2, 25 x Gao 2024's largest 400 mA/cm^2"
+MAX_CELLS = 1.0e8  # estimated cells of a generated mesh above which the run is refused (not a laptop or a node)
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,7 @@ class MeshConfig:
     dim: int = _p(choices=(2, 3))
     size_m: tuple = _p(check="positive_vector")
     grains: int = _p(check="positive")
-    seed: int = _p()
+    seed: int = _p(check="nonnegative")
     lloyd_iterations: int = _p(check="nonnegative")
     cell_size_grain_m: float = _p(check="positive")
     cell_size_gb_m: float = _p(check="positive")
@@ -60,6 +69,7 @@ class MeshConfig:
     fine_band_m: float = _p(check="nonnegative")
     gb_width_m: float = _p(check="positive")
     file: str = _p()
+    seed_points_m: tuple = _p()  # explicit Voronoi seeds, one per grain (a bicrystal); [] = random (seed)
 
 
 @dataclass(frozen=True)
@@ -93,21 +103,31 @@ class MaterialsConfig:
 
 @dataclass(frozen=True)
 class ElectrochemistryConfig:
-    """Phase field, Butler-Volmer kinetics and Nernst-Planck transport (MODEL.md eqs. 1-3)."""
+    """Phase field, Butler-Volmer kinetics and Nernst-Planck transport (MODEL.md eqs. 1-3).
 
-    temperature: Quantity = _q("K", "positive")
+    formulation: "faradaic" (two potentials, one reaction current, c = c0; fem_dendrite.physics.faradaic) or
+    "gao2024" (the paper's single-potential model, MODEL.md eqs. 1-3; fem_dendrite.physics.electrochemistry).
+    """
+
+    formulation: str = _p(choices=("faradaic", "gao2024"))
+    temperature: Quantity = _q("K", "positive", bounds=(200.0, 371.0, "solid Na: it melts at 371 K"))
     ion_concentration: Quantity = _q("mol/m^3", "positive")
     metal_site_density: Quantity = _q("mol/m^3", "positive")
     barrier_height: Quantity = _q("J/m^3", "positive")
     gradient_coefficient: Quantity = _q("J/m", "positive")
-    anisotropy_strength: Quantity = _q("1", "nonnegative")
-    anisotropy_mode: Quantity = _q("1", "nonnegative_integer")
+    anisotropy_strength: Quantity = _q("1", "nonnegative", bounds=(0.0, 0.99, "kappa0 (1 + delta cos) must stay > 0"))
+    anisotropy_mode: Quantity = _q("1", "nonnegative_integer", bounds=(0.0, 12.0, "a crystal's rotational symmetry"))
     interface_mobility: Quantity = _q("m^3/(J s)", "positive")
     reaction_rate: Quantity = _q("1/s", "positive")
     transfer_coefficient: Quantity = _q("1", "unit_interval")
-    charge_number: Quantity = _q("1", "positive_integer")
-    equilibrium_potential: Quantity = _q("V")
+    charge_number: Quantity = _q("1", "positive_integer", bounds=(1.0, 3.0, "the charge of a cation"))
+    equilibrium_potential: Quantity = _q("V", bounds=(-5.0, 5.0, _WINDOW))
     metal_sink: str = _p(choices=("phase_rate", "faradaic"))
+    exchange_current_density: Quantity = _q("A/m^2", "positive")
+    gb_exchange_current_density: Quantity = _q("A/m^2", "positive")
+    metal_molar_volume: Quantity = _q("m^3/mol", "positive")
+    ion_transport: str = _p(choices=("dilute", "site_limited"))
+    ion_site_density: Quantity = _q("mol/m^3", "positive")
 
 
 @dataclass(frozen=True)
@@ -122,8 +142,8 @@ class MechanicsConfig:
     freeze_phase: bool = _p()
     eigenstrain_reference: str = _p(choices=("initial", "pristine"))
     displacement_degree: int = _p(choices=(1, 2))
-    volume_expansion: Quantity = _q("1", "nonnegative")
-    stack_pressure: Quantity = _q("Pa", "nonnegative")
+    volume_expansion: Quantity = _q("1", "nonnegative", bounds=(0.0, 1.0, "a relative volume change (Na: 0.05)"))
+    stack_pressure: Quantity = _q("Pa", "nonnegative", bounds=(0.0, 1.0e9, "beyond the electrolyte's strength"))
 
 
 @dataclass(frozen=True)
@@ -150,9 +170,9 @@ class ElectrodeConfig:
 
     control: str = _p(choices=("potentiostatic", "galvanostatic", "ramp"))
     direction: str = _p(choices=("plating", "stripping"))
-    voltage: Quantity = _q("V", "nonnegative")
-    current_density: Quantity = _q("A/m^2", "nonnegative")
-    current_ramp_rate: Quantity = _q("A/(m^2 s)", "nonnegative")
+    voltage: Quantity = _q("V", "nonnegative", bounds=(0.0, 5.0, _WINDOW))
+    current_density: Quantity = _q("A/m^2", "nonnegative", bounds=(0.0, 1.0e5, _CURRENT))
+    current_ramp_rate: Quantity = _q("A/(m^2 s)", "nonnegative", bounds=(0.0, 1.0e5, "10 A/cm^2 in one second"))
 
 
 @dataclass(frozen=True)
@@ -172,7 +192,7 @@ class TimeConfig:
 @dataclass(frozen=True)
 class SolverConfig:
     max_iterations: int = _p(check="positive")
-    rtol: float = _p(check="positive")
+    rtol: float = _p(check="open_unit_interval")  # PETSc refuses a relative tolerance >= 1
     atol: float = _p(check="positive")
     stol: float = _p(check="nonnegative")
     quadrature_degree: int = _p(check="positive")
@@ -188,6 +208,25 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class LabConfig:
+    """Properties for `fem-dendrite conductivity` (fem_dendrite.lab): permittivities, Arrhenius activation energies
+    (sigma T = A exp(-E_a / R T)), measured resistivities to calibrate against, the physical GB width, and the
+    temperatures and frequencies to compute."""
+
+    grain_relative_permittivity: Quantity = _q("1", "positive")
+    gb_relative_permittivity: Quantity = _q("1", "positive")
+    grain_activation_energy: Quantity = _q("J/mol", "nonnegative")
+    gb_activation_energy: Quantity = _q("J/mol", "nonnegative")
+    physical_gb_width: Quantity = _q("m", "positive")
+    measured_bulk_resistivity: Quantity = _q("Ohm m", "positive")
+    measured_gb_resistivity: Quantity = _q("Ohm m", "nonnegative")
+    temperatures_K: tuple = _p(check="positive_vector")
+    frequency_min_Hz: float = _p(check="positive")
+    frequency_max_Hz: float = _p(check="positive")
+    frequencies_per_decade: int = _p(check="positive")
+
+
+@dataclass(frozen=True)
 class Config:
     mesh: MeshConfig
     materials: MaterialsConfig
@@ -198,6 +237,7 @@ class Config:
     time: TimeConfig
     solver: SolverConfig
     output: OutputConfig
+    lab: LabConfig
 
     def replace(self, **sections) -> "Config":
         return dataclasses.replace(self, **sections)
@@ -275,7 +315,7 @@ def _number(value, where: str) -> float:
     return float(value)
 
 
-def _check(value, check: str, where: str) -> None:
+def _check(value, check: str, where: str, bounds: tuple | None = None, unit: str = "") -> None:
     values = value if isinstance(value, tuple) else (value,)
     for v in values:
         if isinstance(v, tuple):
@@ -306,6 +346,10 @@ def _check(value, check: str, where: str) -> None:
                 "nonnegative_integer": "an integer >= 0",
             }[check]
             raise UserError(f"{where}: expected {accepted}, got {v!r}")
+        if bounds is not None and not bounds[0] <= v <= bounds[1]:
+            low, high, why = bounds
+            raise UserError(f"{where}: expected a number in [{low:g}, {high:g}]{' ' + unit if unit != '1' else ''} "
+                            f"({why}), got {v!r}")
 
 
 def _to_tuple(value):
@@ -357,7 +401,7 @@ def _build_quantity(raw, meta, key) -> Quantity:
         value = tuple(_number(v, key) for v in value)
     else:
         value = _number(value, key)
-    _check(value, meta.get("check", ""), key)
+    _check(value, meta.get("check", ""), key, meta.get("bounds"), meta["unit"])
     return Quantity(value, raw["unit"], raw["source"])
 
 
@@ -397,6 +441,14 @@ def _validate_cross(cfg: Config) -> None:
         raise UserError(f"mesh.size_m: expected {m.dim} lengths for dim = {m.dim}, got {len(m.size_m)}")
     if cfg.time.min_step_s > cfg.time.max_step_s:
         raise UserError("time.min_step_s: must not exceed time.max_step_s")
+    e = cfg.electrochemistry
+    if e.formulation == "gao2024" and e.ion_transport == "site_limited":
+        if e.metal_sink != "faradaic":
+            raise UserError("electrochemistry.ion_transport: \"site_limited\" needs electrochemistry.metal_sink = "
+                            "\"faradaic\" (the phase-rate sink removes ions whether or not any are left)")
+        if float(e.ion_site_density) <= float(e.ion_concentration):
+            raise UserError("electrochemistry.ion_site_density: must exceed electrochemistry.ion_concentration "
+                            "(c_max > c0)")
     if not cfg.time.min_step_s <= cfg.time.initial_step_s <= cfg.time.max_step_s:
         raise UserError("time.initial_step_s: must lie in [time.min_step_s, time.max_step_s]")
     for i, point in enumerate(cfg.output.probe_points_m):
@@ -413,6 +465,19 @@ def _validate_cross(cfg: Config) -> None:
     if width > 0.25 * min(m.size_m):
         raise UserError(f"electrochemistry.gradient_coefficient: interface width {width:.3g} m exceeds a quarter "
                         f"of the domain; lower kappa0 or enlarge mesh.size_m")
+    if cfg.lab.frequency_max_Hz <= cfg.lab.frequency_min_Hz:
+        raise UserError("lab.frequency_max_Hz: must exceed lab.frequency_min_Hz")
+    if len(cfg.lab.temperatures_K) < 2:
+        raise UserError("lab.temperatures_K: expected at least 2 temperatures (K) for the Arrhenius fit")
+    for name in ("cell_size_grain_m", "cell_size_gb_m", "cell_size_fine_m"):
+        if getattr(m, name) > max(m.size_m):
+            raise UserError(f"mesh.{name}: {getattr(m, name):g} m exceeds the domain (mesh.size_m = {list(m.size_m)} m)")
+    sizes = [m.cell_size_grain_m, m.cell_size_gb_m] + ([m.cell_size_fine_m] if m.fine_band_m > 0 else [])
+    # ~ cells of the generated mesh (within a factor of a few), in logarithms: no overflow for any finite input
+    cells = math.exp(min(sum(math.log(L) for L in m.size_m) - m.dim * math.log(min(sizes)), 700.0))
+    if not m.file and not cells <= MAX_CELLS:
+        raise UserError(f"mesh.size_m: {list(m.size_m)} m with cells of {min(sizes):g} m makes ~{cells:.3g} cells, "
+                        f"more than {MAX_CELLS:g}; enlarge mesh.cell_size_*_m or shrink the domain")
     if cfg.mechanics.plane == "stress" and cfg.mechanics.plasticity and cfg.mechanics.enabled and m.dim == 2:
         raise UserError("mechanics.plane: plane stress is supported for elasticity only (set mechanics.plasticity = false)")
 
@@ -434,6 +499,9 @@ def load(path: str | Path | None = None, overrides: typing.Sequence[str] | None 
         _apply_override(data, assignment)
     cfg = _build(Config, data, "")
     _validate_cross(cfg)
+    from fem_dendrite.scaling import scaled_parameters
+
+    scaled_parameters(cfg)  # raises if a value leaves double precision once scaled
     return cfg
 
 

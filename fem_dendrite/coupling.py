@@ -57,6 +57,7 @@ from petsc4py import PETSc
 from fem_dendrite import materials
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS
+from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import mechanics as mech
 
 INITIAL_PREFIX = "fem_dendrite_mechanics_initial_"
@@ -236,6 +237,7 @@ class MechanicsCoupling:
                                            f"reason {snes.getConvergedReason()} with Omega ramped in 1/64 steps)")
         finally:
             self.omega.value = self.volume_expansion
+            destroy_nonlinear_problem(solver)  # collective, here on every rank (not by the garbage collector)
 
     def configure_solver(self) -> None:
         """Install the mechanics-aware convergence test on the coupled SNES (idempotent).
@@ -309,13 +311,13 @@ class MechanicsCoupling:
         """Rejected step: u back to the last accepted u (the history is only written by accept)."""
         self.u.x.array[:] = self.u_old.x.array
 
-    def arrays(self) -> dict:
-        return {"u": self.u.x.array.copy(), "u_old": self.u_old.x.array.copy(), **self.state.arrays()}
+    def checkpoint_fields(self) -> dict:
+        """{name: Function} a restart needs: u, u_old and the plastic history on its quadrature space."""
+        return {"u": self.u, "u_old": self.u_old, "plastic_strain": self.state.eps_p,
+                "equivalent_plastic_strain": self.state.ebar_p}
 
-    def set_arrays(self, data: dict) -> None:
-        self.state.set_arrays(data)
-        self.u.x.array[:] = data["u"]
-        self.u_old.x.array[:] = data["u_old"]
+    def restored(self) -> None:
+        """After checkpoint_fields were loaded: refresh the output copies of the stress and history."""
         self._refresh_outputs()
 
     # -- outputs -----------------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from dolfinx import fem, geometry
 from dolfinx.io import VTXWriter
 from mpi4py import MPI
 
+from fem_dendrite.parallel import rank_zero_section
+
 PROBE_COLUMNS = ["time_s", "dt_s", "metal_measure", "na_ion_amount_mol", "counter_ion_flux_mol_s",
                  "plating_current_A", "mean_current_density_A_m2", "cell_voltage_V"]
 
@@ -191,7 +193,8 @@ class ProbeLog:
         if resume_time_s is not None and path.exists():
             rows = list(csv.reader(line for line in path.read_text().splitlines() if not line.startswith("#")))
             header, body = rows[0], rows[1:]
-            keep = [r for r in body if float(r[0]) <= resume_time_s * (1 + 1e-12)]
+            # rows up to the checkpoint's time; a run killed while appending (SIGKILL) can leave a cut last line
+            keep = [r for r in body if len(r) == len(header) and _number(r[0]) <= resume_time_s * (1 + 1e-12)]
             self._write_all(header, keep, dim)
         else:
             self._write_all(self.columns, [], dim)
@@ -212,6 +215,13 @@ class ProbeLog:
                 csv.writer(fh).writerow([f"{row[c]:.10g}" for c in self.columns])
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return np.inf
+
+
 def read_probes(path) -> dict:
     """probes.csv as {column: numpy array}."""
     lines = [line for line in Path(path).read_text().splitlines() if not line.startswith("#")]
@@ -226,31 +236,155 @@ def write_json(path: Path, data: dict, comm) -> None:
 
 
 # -- checkpoints ------------------------------------------------------------------------------------------------------
-def save_checkpoint(folder: Path, comm, arrays: dict, meta: dict) -> None:
-    """Per-rank field arrays plus rank-0 metadata (state.npz is written last: it marks a complete checkpoint)."""
-    if comm.rank == 0:
-        folder.mkdir(parents=True, exist_ok=True)
-    comm.barrier()
-    tmp = folder / f"fields_r{comm.rank}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, folder / f"fields_r{comm.rank}.npz")
-    comm.barrier()
-    if comm.rank == 0:
-        tmp = folder / "state.tmp.npz"
-        np.savez(tmp, meta=json.dumps({**meta, "ranks": comm.size}))
-        os.replace(tmp, folder / "state.npz")
-    comm.barrier()
+# One file per checkpoint, independent of the partition: every function's values are stored cell by cell (the
+# cell's dofs in the element's local order, (cells, dofs per cell, block size)) in the order of the mesh's original
+# cell index, i.e. the cell order of mesh.msh, which the run re-reads on resume. Any number of ranks can load it: a
+# rank takes the rows of its cells (owned and ghost) by their original index. This holds for every element whose
+# cell-local dofs do not depend on the partition's global numbering: Lagrange up to degree 2, DG and quadrature spaces.
+# The file is written by rank 0 to a temporary name, synced and renamed (atomic); the pointer latest.json names the
+# newest complete file and is written (atomically) last, so a run killed at any moment (SIGKILL, OOM, node failure)
+# leaves the previous checkpoint intact.
+CHECKPOINT_FORMAT = 2
+CHECKPOINT_POINTER = "latest.json"
 
 
-def load_checkpoint(folder: Path, comm) -> tuple[dict, dict] | None:
-    state = folder / "state.npz"
-    if not state.exists():
-        return None
-    meta = json.loads(str(np.load(state)["meta"]))
-    if meta["ranks"] != comm.size:
+def _sync_replace(tmp: Path, final: Path) -> None:
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+
+
+def _cell_rows(f, cells: int) -> np.ndarray:
+    """f's values on the first `cells` local cells: (cells, dofs per cell, block size)."""
+    V = f.function_space
+    bs = V.dofmap.bs
+    return f.x.array.reshape(-1, bs)[V.dofmap.list[:cells]]
+
+
+def _cell_midpoints(msh, cells: int) -> np.ndarray:
+    return msh.geometry.x[msh.geometry.dofmaps[0][:cells]].mean(axis=1)
+
+
+def save_checkpoint(folder: Path, comm, functions: dict, scalars: dict, meta: dict, step: int) -> Path:
+    """Write checkpoint_{step}.npz (functions by original cell index, global scalars, meta) and then the pointer.
+
+    functions: {name: dolfinx Function} on one mesh; scalars: {name: float}, identical on every rank; meta: JSON-able.
+    Collective; rank 0 writes. Returns the path of the checkpoint file.
+    """
+    if not functions:
+        raise ValueError("save_checkpoint: no functions to store")
+    msh = next(iter(functions.values())).function_space.mesh
+    tdim = msh.topology.dim
+    owned = msh.topology.index_map(tdim).size_local
+    keys = np.asarray(msh.topology.original_cell_index[:owned], dtype=np.int64)
+    local = {"keys": keys, "midpoints": _cell_midpoints(msh, owned)}
+    local.update({f"f:{name}": _cell_rows(f, owned) for name, f in functions.items()})
+    gathered = comm.gather(local, root=0)
+    path = folder / f"checkpoint_{step:06d}.npz"
+    error = None
+    with rank_zero_section(comm) as root:  # rank 0 writes; no garbage collection on it alone meanwhile
+        if root:
+            error = _write_checkpoint(folder, path, gathered, local, functions, scalars, meta, step, comm.size)
+    error = comm.bcast(error, root=0)
+    if error is not None:
         from fem_dendrite.errors import UserError
-        raise UserError(f"--resume: the checkpoint in {folder} was written on {meta['ranks']} ranks; "
-                        f"resume it with mpiexec -n {meta['ranks']}")
-    with np.load(folder / f"fields_r{comm.rank}.npz") as data:
-        arrays = {k: data[k] for k in data.files}
-    return arrays, meta
+        raise UserError(error)
+    return path
+
+
+def _write_checkpoint(folder, path, gathered, local, functions, scalars, meta, step, ranks) -> str | None:
+    """save_checkpoint's part on rank 0: the file, then the pointer; None or the one-line error."""
+    error = None
+    try:
+        keys = np.concatenate([g["keys"] for g in gathered])
+        order = np.argsort(keys)
+        if not np.array_equal(keys[order], np.arange(len(keys))):
+            return "checkpoint: the owned cells' original indices are not 0..N-1 exactly once (a bug; not written)"
+        data = {name: np.concatenate([g[name] for g in gathered])[order] for name in local if name != "keys"}
+        header = {"format": CHECKPOINT_FORMAT, "ranks": ranks, "step": step, "scalars": scalars,
+                  "functions": sorted(functions), "meta": meta}
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".checkpoint_{step:06d}.npz.tmp"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, header=json.dumps(header), **data)
+        _sync_replace(tmp, path)
+        pointer = folder / f".{CHECKPOINT_POINTER}.tmp"
+        pointer.write_text(json.dumps({"format": CHECKPOINT_FORMAT, "file": path.name, "step": step}) + "\n")
+        _sync_replace(pointer, folder / CHECKPOINT_POINTER)
+        for old in folder.glob("checkpoint_*.npz"):  # older checkpoints, now that the pointer has moved on
+            if old.name != path.name:
+                old.unlink(missing_ok=True)
+        for old in ("state.npz", *(f.name for f in folder.glob("fields_r*.npz"))):  # the per-rank format
+            (folder / old).unlink(missing_ok=True)
+    except OSError as err:
+        error = f"checkpoint: cannot write {path}: {err}"
+    return error
+
+
+def read_checkpoint_header(folder: Path, comm) -> dict | None:
+    """The header of the newest complete checkpoint in `folder` (None if there is none); collective."""
+    from fem_dendrite.errors import UserError
+
+    result = None
+    if comm.rank == 0:
+        pointer = folder / CHECKPOINT_POINTER
+        if pointer.exists():
+            try:
+                file = folder / json.loads(pointer.read_text())["file"]
+                with np.load(file) as data:
+                    header = json.loads(str(data["header"]))
+                result = {**header, "path": str(file)}
+            except (OSError, ValueError, KeyError) as err:
+                result = {"error": f"--resume: the checkpoint in {folder} cannot be read ({err})"}
+        elif (folder / "state.npz").exists():
+            result = {"error": f"--resume: {folder} holds a checkpoint of an older fem-dendrite (per-rank files); "
+                               "it cannot be resumed by this version"}
+    result = comm.bcast(result, root=0)
+    if result is not None and "error" in result:
+        raise UserError(result["error"])
+    return result
+
+
+def load_checkpoint(header: dict, functions: dict, comm) -> dict:
+    """Fill `functions` ({name: Function}, on the mesh re-read from the run's mesh file) from the checkpoint that
+    `header` (read_checkpoint_header) describes; returns its global scalars. Collective; every rank reads the file."""
+    from fem_dendrite.errors import UserError
+
+    msh = next(iter(functions.values())).function_space.mesh
+    tdim = msh.topology.dim
+    imap = msh.topology.index_map(tdim)
+    cells = imap.size_local + imap.num_ghosts
+    keys = np.asarray(msh.topology.original_cell_index[:cells], dtype=np.int64)
+    missing = sorted(set(functions) - set(header["functions"]))
+    problem = None
+    with np.load(header["path"]) as data:
+        stored_midpoints = data["midpoints"]
+        n_cells = comm.allreduce(imap.size_local, op=MPI.SUM)
+        if len(stored_midpoints) != n_cells:
+            problem = (f"the checkpoint has {len(stored_midpoints)} cells, the mesh {n_cells}: resume with the run's "
+                       "own mesh.msh")
+        elif missing:
+            problem = f"the checkpoint has no {', '.join(missing)} (written with other settings?)"
+        else:
+            here = _cell_midpoints(msh, cells)
+            scale = max(float(np.abs(stored_midpoints).max()), 1e-300)
+            if not np.allclose(stored_midpoints[keys], here, rtol=0.0, atol=1e-9 * scale):
+                problem = "the mesh's cells are not where the checkpoint's are: resume with the run's own mesh.msh"
+        problem = comm.allreduce([problem] if problem else [], op=MPI.SUM)
+        if problem:
+            raise UserError(f"--resume: {problem[0]}")
+        shapes = []
+        for name, f in functions.items():
+            rows = data[f"f:{name}"]
+            target = _cell_rows(f, cells)
+            if rows.shape[1:] != target.shape[1:]:
+                shapes.append(f"{name} has {rows.shape[1:]} values per cell in the checkpoint, "
+                              f"{target.shape[1:]} here (another element degree?)")
+                continue
+            bs = f.function_space.dofmap.bs
+            f.x.array.reshape(-1, bs)[f.function_space.dofmap.list[:cells]] = rows[keys]
+            f.x.scatter_forward()
+        shapes = comm.allreduce(shapes, op=MPI.SUM)
+        if shapes:
+            raise UserError(f"--resume: {shapes[0]}")
+    return dict(header["scalars"])

@@ -26,6 +26,7 @@ import dolfinx_solver  # noqa: F401  (must precede dolfinx / petsc4py)
 import dolfinx
 import dolfinx.io.gmsh
 from fem_dendrite.errors import UserError
+from fem_dendrite.parallel import rank_zero_section
 
 __all__ = [
     "FACET_TAGS", "GB_STRIP_TAG", "SIDE_NAMES", "Refinement", "PolycrystalSpec", "spec_from_cli",
@@ -103,6 +104,7 @@ class PolycrystalSpec:
     h_gb: float | None = None
     gb_strip_width: float | None = None
     refinements: tuple[Refinement, ...] = field(default_factory=tuple)
+    seed_points: tuple = ()  # explicit Voronoi seeds (m), one per grain (e.g. a bicrystal); () = random
 
     # -- derived quantities -------------------------------------------------------------------------------
     @property
@@ -113,6 +115,8 @@ class PolycrystalSpec:
     @property
     def n_grains(self) -> int:
         """Number of grains (seed points)."""
+        if self.seed_points:
+            return len(self.seed_points)
         if self.grains is not None:
             return int(self.grains)
         return max(1, int(round(self.measure / _ball_measure(self.dim, self.mean_grain_size))))
@@ -180,6 +184,8 @@ class PolycrystalSpec:
         h_small = min([h_gb, h_grain] + [r.size for r in self.refinements if r.size > 0])
         if h_small < 1e-7 * max(self.size):
             raise UserError(f"h_gb/h_grain: cell size {h_small:g} m is below 1e-7 x the domain size")
+        if max(h_grain, h_gb) > max(self.size):
+            raise UserError(f"h_gb/h_grain: cell size {max(h_grain, h_gb):g} m exceeds the domain size")
         estimate = 2.5 * self.measure / h_grain ** self.dim * (1.0 if self.dim == 2 else 3.5)
         if estimate > _MAX_CELLS:
             raise UserError(f"h_grain: {h_grain:g} m gives about {estimate:.2g} cells "
@@ -403,6 +409,11 @@ def voronoi_seeds(spec: PolycrystalSpec) -> np.ndarray:
     """
     spec.validate()
     size = np.asarray(spec.size, dtype=float)
+    if spec.seed_points:
+        points = np.asarray(spec.seed_points, dtype=float).reshape(-1, spec.dim)
+        if not np.all((points > 0) & (points < size)):
+            raise UserError(f"seed_points: expected points inside the domain (0, {spec.size}), got {spec.seed_points}")
+        return points
     rng = np.random.default_rng(spec.seed)
     points = rng.uniform(0.0, 1.0, size=(spec.n_grains, spec.dim)) * size
     for _ in range(spec.lloyd_iterations):
@@ -441,17 +452,18 @@ def generate_polycrystal(spec: PolycrystalSpec, path, comm: MPI.Comm = MPI.COMM_
     """Mesh the polycrystal with Gmsh on rank 0 and write ``path`` (Gmsh .msh 4.1); collective."""
     path = Path(path)
     error = None
-    if comm.rank == 0:
-        try:
-            spec.validate()
-            if path.suffix != ".msh":
-                raise UserError(f"out: expected a file name ending in .msh, got {str(path)!r}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _gmsh_polycrystal(spec, path)
-        except UserError as err:
-            error = str(err)
-        except Exception as err:  # noqa: BLE001  (gmsh raises plain Exception)
-            error = f"mesh generation failed: {err}".splitlines()[0]
+    with rank_zero_section(comm):  # no garbage collection on rank 0 alone (module parallel)
+        if comm.rank == 0:
+            try:
+                spec.validate()
+                if path.suffix != ".msh":
+                    raise UserError(f"out: expected a file name ending in .msh, got {str(path)!r}")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _gmsh_polycrystal(spec, path)
+            except UserError as err:
+                error = str(err)
+            except Exception as err:  # noqa: BLE001  (gmsh raises plain Exception)
+                error = f"mesh generation failed: {err}".splitlines()[0]
     error = comm.bcast(error, root=0)
     if error is not None:
         raise UserError(error)
@@ -661,32 +673,33 @@ def read_mesh(path, comm: MPI.Comm = MPI.COMM_WORLD) -> dolfinx.io.gmsh.MeshData
 
     path = Path(path)
     error, gdim = None, None
-    if comm.rank == 0:
-        gmsh.initialize(readConfigFiles=False, interruptible=False)
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.model.add("read")
-        try:
-            if path.is_dir():
-                raise UserError(f"mesh file {path}: is a directory, expected a Gmsh .msh file")
-            if not path.is_file():
-                raise UserError(f"mesh file not found: {path}")
-            if path.suffix != ".msh":
-                raise UserError(f"mesh file {path}: expected a Gmsh .msh file")
+    with rank_zero_section(comm):  # gmsh reads on rank 0 alone: no garbage collection there
+        if comm.rank == 0:
+            gmsh.initialize(readConfigFiles=False, interruptible=False)
+            gmsh.option.setNumber("General.Terminal", 0)
+            gmsh.model.add("read")
             try:
-                gmsh.merge(str(path))
-            except Exception as err:  # noqa: BLE001
-                raise UserError(f"mesh file {path}: cannot read it as a Gmsh .msh file "
-                                f"({str(err).splitlines()[0] if str(err) else 'parse error'})") from None
-            gdim = gmsh.model.getDimension()
-            if gdim not in (2, 3):
-                raise UserError(f"mesh file {path}: expected a 2D or 3D mesh, found dimension {gdim}")
-            if not gmsh.model.getPhysicalGroups(gdim):
-                raise UserError(f"mesh file {path}: no grain tags (no {gdim}D physical groups)")
-            _, elem_tags, _ = gmsh.model.mesh.getElements(gdim)
-            if sum(len(t) for t in elem_tags) == 0:
-                raise UserError(f"mesh file {path}: no {gdim}D cells")
-        except UserError as err:
-            error = str(err)
+                if path.is_dir():
+                    raise UserError(f"mesh file {path}: is a directory, expected a Gmsh .msh file")
+                if not path.is_file():
+                    raise UserError(f"mesh file not found: {path}")
+                if path.suffix != ".msh":
+                    raise UserError(f"mesh file {path}: expected a Gmsh .msh file")
+                try:
+                    gmsh.merge(str(path))
+                except Exception as err:  # noqa: BLE001
+                    raise UserError(f"mesh file {path}: cannot read it as a Gmsh .msh file "
+                                    f"({str(err).splitlines()[0] if str(err) else 'parse error'})") from None
+                gdim = gmsh.model.getDimension()
+                if gdim not in (2, 3):
+                    raise UserError(f"mesh file {path}: expected a 2D or 3D mesh, found dimension {gdim}")
+                if not gmsh.model.getPhysicalGroups(gdim):
+                    raise UserError(f"mesh file {path}: no grain tags (no {gdim}D physical groups)")
+                _, elem_tags, _ = gmsh.model.mesh.getElements(gdim)
+                if sum(len(t) for t in elem_tags) == 0:
+                    raise UserError(f"mesh file {path}: no {gdim}D cells")
+            except UserError as err:
+                error = str(err)
     error, gdim = comm.bcast((error, gdim), root=0)
     if error is not None:
         if comm.rank == 0:

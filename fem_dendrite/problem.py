@@ -18,6 +18,7 @@ from petsc4py import PETSc
 from fem_dendrite import materials
 from fem_dendrite.errors import ConvergenceError
 from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
+from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import electrochemistry as ec
 from fem_dendrite.scaling import Scales
 
@@ -49,6 +50,7 @@ class ScaledCoefficients:
     charge_number: float
     equilibrium_potential: fem.Constant
     site_ratio: float  # c_s / c0
+    site_limit: float | None = None  # c_max / c0 of the site-limited Na+ transport; None: dilute
 
 
 def scaled_coefficients(cfg, scales: Scales, msh) -> ScaledCoefficients:
@@ -68,6 +70,8 @@ def scaled_coefficients(cfg, scales: Scales, msh) -> ScaledCoefficients:
         charge_number=float(e.charge_number),
         equilibrium_potential=const(float(e.equilibrium_potential) / scales.potential),
         site_ratio=float(e.metal_site_density) / float(e.ion_concentration),
+        site_limit=(float(e.ion_site_density) / float(e.ion_concentration)
+                    if e.ion_transport == "site_limited" else None),
     )
 
 
@@ -78,8 +82,10 @@ def reaction_dominance(cfg, overpotential_V: float) -> float:
     """
     e = cfg.electrochemistry
     f = float(e.charge_number) * 96485.33212 / (8.314462618 * float(e.temperature))
-    return (float(e.reaction_rate) * math.exp(float(e.transfer_coefficient) * f * abs(overpotential_V))
-            / (float(e.interface_mobility) * float(e.barrier_height)))
+    # in logarithms: inf (not an OverflowError) where the exponential leaves double precision
+    log_lam = (math.log(float(e.reaction_rate)) + float(e.transfer_coefficient) * f * abs(overpotential_V)
+               - math.log(float(e.interface_mobility) * float(e.barrier_height)))
+    return math.exp(log_lam) if log_lam < 709.0 else math.inf
 
 
 def applied_current_density(cfg, t_s: float) -> float:
@@ -124,12 +130,25 @@ class CoupledProblem:
         self.fields = [self.eta, self.c, self.phi]
         self.old_fields = [self.eta_old, self.c_old, self.phi_old]
 
-        q, r, s = (ufl.TestFunction(self.spaces[n]) for n in ("eta", "c", "phi"))
         self.dx = ufl.Measure("dx", domain=msh, metadata={"quadrature_degree": cfg.solver.quadrature_degree})
         self.ds = ufl.Measure("ds", domain=msh, subdomain_data=domain.facet_tags)
         # vertex rule (mass lumping) for the Na+ storage and the Faradaic sink/source: keeps c >= 0
         self.dx_reaction = ufl.Measure("dx", domain=msh, metadata={"quadrature_rule": "vertex",
                                                                     "quadrature_degree": 1})
+        self.galvanostatic = cfg.electrode.control in ("galvanostatic", "ramp")
+        self.mechanics = mechanics
+        self._build_forms()
+        self.bcs = self._boundary_conditions()
+        if mechanics is not None:
+            self.bcs += mechanics.boundary_conditions()
+        self._build_solver()
+        self._flux_forms = None
+
+    # -- the formulation (MODEL.md eqs. 1-3 as Gao 2024 writes them); FaradaicProblem overrides this ------------------
+    def _build_forms(self) -> None:
+        """Material fields, residuals and unknowns of the single-potential model (eta, c, phi[, u])."""
+        cfg, scales, domain, mechanics = self.cfg, self.scales, self.domain, self.mechanics
+        q, r, s = (ufl.TestFunction(self.spaces[n]) for n in ("eta", "c", "phi"))
 
         m = cfg.materials
         rule = m.mixing_rule
@@ -143,7 +162,6 @@ class CoupledProblem:
             float(m.metal.conductivity) / scales.conductivity, float(m.electrolyte.conductivity) / scales.conductivity,
             float(m.grain_boundary.conductivity) / scales.conductivity, self.eta, beta, rule)
 
-        self.mechanics = mechanics
         if mechanics is not None:
             mechanics.attach(self)
         freeze = mechanics is not None and cfg.mechanics.freeze_phase
@@ -165,7 +183,6 @@ class CoupledProblem:
                                    self.dx_reaction)
         # volume residuals of the balanced quantities, tested with electrode indicators for the boundary fluxes
         self._balance_residuals = {"c": (F_c, r), "phi": (F_phi, s)}
-        self.galvanostatic = cfg.electrode.control in ("galvanostatic", "ramp")
         if self.galvanostatic:
             F_phi = F_phi + self.applied_current * s * self.ds(FACET_TAGS["plating"])
         self.residuals = [F_eta, F_c, F_phi]
@@ -175,10 +192,8 @@ class CoupledProblem:
             unknowns.append(mechanics.u)
         self.unknowns = unknowns
 
-        self.bcs = self._boundary_conditions()
-        if mechanics is not None:
-            self.bcs += mechanics.boundary_conditions()
-
+    def _build_solver(self) -> None:
+        cfg = self.cfg
         options = {k: v for k, v in cfg.solver.petsc.items()}
         options.setdefault("snes_max_it", cfg.solver.max_iterations)
         options.setdefault("snes_rtol", cfg.solver.rtol)
@@ -187,9 +202,22 @@ class CoupledProblem:
         options.setdefault("snes_error_if_not_converged", False)
         self.nonlinear = NonlinearProblem(self.residuals, self.unknowns, bcs=self.bcs,
                                           petsc_options_prefix=SNES_PREFIX, petsc_options=options)
-        if mechanics is not None:  # its convergence test also checks the displacement block on its own
-            mechanics.configure_solver()
-        self._flux_forms = None
+        if self.mechanics is not None:  # its convergence test also checks the displacement block on its own
+            self.mechanics.configure_solver()
+
+    # -- teardown --------------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Destroy the SNES, its matrices, vectors and LU factors now (collective: call it on every rank at the same
+        point; idempotent). Without it they are freed by the garbage collector whenever a cycle is collected, which
+        deadlocks if that happens on one rank alone (fem_dendrite.parallel)."""
+        destroy_nonlinear_problem(getattr(self, "nonlinear", None))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
     # -- boundary conditions ---------------------------------------------------------------------------------------
     def _facet_dofs(self, name: str, V=None):
@@ -305,6 +333,9 @@ class CoupledProblem:
             "metal_measure": fem.form(h_eta * self.dx),
             "phase_integral": fem.form(self.eta * self.dx),
             "deposition_integral": fem.form(self.deposition_rate * self.dx_reaction),  # d(reacted measure)/dt
+            # the current source of eq. 3: n (c_s / c0) x the Na+ sink rate
+            "faradaic_current": fem.form(self.p.charge_number * self.p.site_ratio * self.deposition_rate
+                                         * self.dx_reaction),
             "ion_amount": fem.form(self.c * self.dx_reaction),
             "plating_measure": fem.form(fem.Constant(self.mesh, PETSc.ScalarType(1.0)) * self.ds(FACET_TAGS["plating"])),
         }
@@ -323,6 +354,16 @@ class CoupledProblem:
 
 
     # -- diagnostics -------------------------------------------------------------------------------------------------
+    formulation = "gao2024"
+
+    def metal_molar_volume_scaled(self) -> float:
+        """Volume of metal per mole of charge passed (scaled by 1/c0): 1 / (n c_s / c0) in this model."""
+        return 1.0 / (self.p.charge_number * self.p.site_ratio)
+
+    def overpotential_expression(self, hydrostatic_cell=None):
+        """eta_a = phi - E0 (scaled), the overpotential Butler-Volmer sees in this model (no stress term)."""
+        return self.phi - self.p.equilibrium_potential
+
     def cell_voltage(self) -> float:
         """Mean potential of the plating electrode against the counter electrode (scaled)."""
         if not self.galvanostatic:
@@ -353,23 +394,26 @@ class CoupledProblem:
         return depth >= self.domain.size[0] - 2.0 * self.interface_length()
 
     # -- checkpoint --------------------------------------------------------------------------------------------------
-    def arrays(self) -> dict:
-        data = {f"field_{f.name}": f.x.array.copy() for f in self.fields + self.old_fields}
-        data["dof_coordinates"] = self.V.tabulate_dof_coordinates()
+    # What a restart needs, by name (fem_dendrite.io stores functions cell by cell by original cell index, so a run
+    # resumes on any number of ranks). A new unknown is registered by adding its Function (and its old value) to
+    # checkpoint_fields, a global scalar unknown (e.g. a value on a 'real' space) to checkpoint_scalars and
+    # restored; nothing else changes.
+    def checkpoint_fields(self) -> dict:
+        """{name: Function}: the fields and their last accepted values, plus the mechanics' (u, history)."""
+        fields = {f.name: f for f in self.fields + self.old_fields}
         if self.mechanics is not None:
-            data.update({f"mech_{k}": v for k, v in self.mechanics.arrays().items()})
-        return data
+            fields.update({f"mechanics_{k}": f for k, f in self.mechanics.checkpoint_fields().items()})
+        return fields
 
-    def set_arrays(self, data: dict) -> None:
-        from fem_dendrite.errors import UserError
+    def checkpoint_scalars(self) -> dict:
+        """{name: float}: global scalar unknowns (identical on every rank). None in this formulation."""
+        return {}
 
-        coords = self.V.tabulate_dof_coordinates()
-        if data["dof_coordinates"].shape != coords.shape or not np.allclose(data["dof_coordinates"], coords):
-            raise UserError("--resume: the checkpoint does not match this mesh/partition (same mesh, same ranks?)")
-        for f in self.fields + self.old_fields:
-            f.x.array[:] = data[f"field_{f.name}"]
+    def restored(self, scalars: dict) -> None:
+        """Called after checkpoint_fields were loaded: set the global scalars of checkpoint_scalars (none here) and
+        refresh what derives from the fields."""
         if self.mechanics is not None:
-            self.mechanics.set_arrays({k[5:]: v for k, v in data.items() if k.startswith("mech_")})
+            self.mechanics.restored()
 
 
 def rectangle_domain(comm, length: float, height: float, nx: int, ny: int) -> Domain:

@@ -76,3 +76,60 @@ class Scales:
     def current(self, dim: int) -> float:
         """A (3D) or A per metre of depth (2D) of one scaled current."""
         return self.current_density * self.length ** (dim - 1)
+
+
+# the scale of each SI unit a configuration uses (Scales properties by name, or a constant)
+_UNIT_SCALES = {
+    "1": lambda sc: 1.0, "m": lambda sc: sc.length, "K": lambda sc: sc.temperature,
+    "mol/m^3": lambda sc: sc.concentration, "m^2/s": lambda sc: sc.diffusivity, "S/m": lambda sc: sc.conductivity,
+    "Pa": lambda sc: sc.energy_density, "J/m^3": lambda sc: sc.energy_density,
+    "J/m": lambda sc: sc.gradient_coefficient, "m^3/(J s)": lambda sc: sc.mobility, "1/s": lambda sc: 1.0 / sc.time,
+    "V": lambda sc: sc.potential, "A/m^2": lambda sc: sc.current_density,
+    "A/(m^2 s)": lambda sc: sc.current_density / sc.time,
+    "m^3/mol": lambda sc: 1.0 / sc.concentration,
+}
+
+
+def scaled_parameters(cfg) -> dict:
+    """{"section.key": scaled value} of every physical parameter (Quantity) of `cfg`.
+
+    Raises UserError naming the parameter when a scale or a scaled value is not a finite number (an input that is
+    finite in SI can leave double precision once divided by its scale, e.g. a reaction rate of 1e300 1/s).
+    """
+    import dataclasses
+    import math
+
+    from fem_dendrite.config import Quantity
+    from fem_dendrite.errors import UserError
+
+    scales = Scales.from_config(cfg)
+    for unit, scale_of in _UNIT_SCALES.items():  # the scales come from three parameters
+        scale = scale_of(scales)
+        if not (math.isfinite(scale) and scale > 0.0):
+            ec = cfg.electrochemistry
+            raise UserError(f"electrochemistry.reaction_rate ({float(ec.reaction_rate):g} 1/s), "
+                            f"electrochemistry.ion_concentration ({float(ec.ion_concentration):g} mol/m^3), "
+                            f"electrochemistry.temperature ({float(ec.temperature):g} K): the solver's scale for "
+                            f"{unit} made from them is {scale:g}, not a finite positive number")
+    out: dict = {}
+
+    def walk(obj, where: str) -> None:
+        for f in dataclasses.fields(obj):
+            value, key = getattr(obj, f.name), f"{where}.{f.name}" if where else f.name
+            if isinstance(value, Quantity):
+                # units the time-dependent solver never scales (the lab section's J/mol, F/m, ...) keep scale 1
+                scale = _UNIT_SCALES.get(value.unit, lambda sc: 1.0)(scales)
+                values = value.value if isinstance(value.value, tuple) else (value.value,)
+                scaled = [float(v) / scale for v in values]
+                if not (math.isfinite(scale) and scale > 0.0 and all(math.isfinite(v) for v in scaled)):
+                    raise UserError(f"{key}: {value.value!r} {value.unit} is out of range for the solver (scaled by "
+                                    f"{scale:.3g} {value.unit} it is not a finite number)")
+                out[key] = scaled if isinstance(value.value, tuple) else scaled[0]
+            elif dataclasses.is_dataclass(value):
+                walk(value, key)
+            elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+                for i, item in enumerate(value):
+                    walk(item, f"{key}[{i}]")
+
+    walk(cfg, "")
+    return out

@@ -17,7 +17,8 @@ from mpi4py import MPI
 from fem_dendrite import config as config_mod
 from fem_dendrite import io
 from fem_dendrite.errors import UserError
-from fem_dendrite.problem import CoupledProblem, Domain, reaction_dominance
+from fem_dendrite.formulations import build_problem
+from fem_dendrite.problem import Domain, reaction_dominance
 from fem_dendrite.progress import StepProgress
 from fem_dendrite.scaling import Scales
 from fem_dendrite.timestepping import AdaptiveStepper, StepSizeTooSmall
@@ -43,7 +44,8 @@ def build_mesh(cfg, out: Path, comm, resume: bool = False) -> Path:
         refinements = (mesh_mod.Refinement(kind="box", lower=lower, upper=upper, size=m.cell_size_fine_m),)
     spec = mesh_mod.PolycrystalSpec(dim=m.dim, size=tuple(m.size_m), grains=m.grains, seed=m.seed,
                                     lloyd_iterations=m.lloyd_iterations, h_grain=m.cell_size_grain_m,
-                                    h_gb=m.cell_size_gb_m, refinements=refinements)
+                                    h_gb=m.cell_size_gb_m, refinements=refinements,
+                                    seed_points=tuple(tuple(p) for p in m.seed_points_m))
     spec.validate()
     mesh_mod.generate_polycrystal(spec, path, comm)
     return path
@@ -116,16 +118,27 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     comm.barrier()
     scales = Scales.from_config(cfg)
     checkpoint_dir = out / "checkpoint"
-    checkpoint = io.load_checkpoint(checkpoint_dir, comm) if resume else None
+    checkpoint = io.read_checkpoint_header(checkpoint_dir, comm) if resume else None
 
     msh_path = build_mesh(cfg, out, comm, resume=checkpoint is not None)
     domain, gb_segments = build_domain(cfg, msh_path, comm, scales)
-    problem = CoupledProblem(cfg, domain, scales, mechanics=_build_mechanics(cfg, scales))
+    problem = build_problem(cfg, domain, scales, mechanics=_build_mechanics(cfg, scales))
+    with problem:  # its PETSc objects are destroyed here on every rank, also after an error (fem_dendrite.parallel)
+        return _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start,
+                            max_steps, quiet)
+
+
+def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start, max_steps,
+                 quiet=False):
+    """run()'s time loop and outputs on a built problem."""
     dim = problem.dim
-    lam = reaction_dominance(cfg, float(cfg.electrode.voltage))
-    if comm.rank == 0 and lam > 1.0:
-        print(f"fem-dendrite: note: reaction/double-well rate ratio Lambda = {lam:.3g} > 1 at the applied voltage: "
-              "the interface may not stay sharp (README, 'Phase-field mobility')", flush=True)
+    regime = regime_numbers(cfg, problem.domain.size[0] * scales.length)
+    if comm.rank == 0:
+        if not quiet:  # --quiet keeps the notes (warnings) only
+            print("fem-dendrite: " + ", ".join(f"{k} = {v:.3g}" for k, v in regime.items() if v is not None),
+                  flush=True)
+        for warning in regime_warnings(cfg, regime):
+            print(f"fem-dendrite: note: {warning}", flush=True)
 
     outputs = io.OutputFields(problem, extra_cell_fields=problem.mechanics.output_expressions()
                               if problem.mechanics is not None else None)
@@ -137,14 +150,14 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
                             "hydrostatic_stress_Pa": outputs.cell["hydrostatic_stress"]})
     point_columns = [f"{name}_p{i}" for i in range(len(points)) for name in probe_names]
 
-    state = {"t_s": 0.0, "step": 0, "rejected": 0, "newton": 0, "linear": 0, "output_index": 0,
+    state = {"charge_passed_C": 0.0, "metal_measure_initial": None, "t_s": 0.0, "step": 0, "rejected": 0, "newton": 0, "linear": 0, "output_index": 0,
              "next_output_s": 0.0, "segment": 0, "short_circuit_time_s": None, "wall_before_s": 0.0,
              "max_current_density": 0.0, "max_von_mises_se": 0.0, "max_von_mises_metal": 0.0,
              "max_equivalent_plastic_strain": 0.0, "c_min": 1.0, "eta_min": 0.0, "eta_max": 1.0}
     dt0 = None
     if checkpoint is not None:
-        arrays, meta = checkpoint
-        problem.set_arrays(arrays)
+        problem.restored(io.load_checkpoint(checkpoint, problem.checkpoint_fields(), comm))
+        meta = checkpoint["meta"]
         state.update(meta["state"])
         state["segment"] += 1
         dt0 = meta["dt_s"]
@@ -163,13 +176,19 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
         current = integrals["plating_current"] * scales.current(dim)
         outputs.update()
         values = probes.evaluate(probe_names)
+        if state["metal_measure_initial"] is None:
+            state["metal_measure_initial"] = integrals["metal_measure"] * scales.measure(dim)
+        faradaic = integrals["faradaic_current"] * scales.current(dim)
+        state["charge_passed_C"] += faradaic * dt_s
         row = {"time_s": state["t_s"], "dt_s": dt_s,
                "metal_measure": integrals["metal_measure"] * scales.measure(dim),
                "na_ion_amount_mol": integrals["ion_amount"] * scales.amount(dim),
                "counter_ion_flux_mol_s": integrals["counter_ion_flux"] * scales.amount(dim) / scales.time,
                "plating_current_A": current,
                "mean_current_density_A_m2": current / A_plating,
-               "cell_voltage_V": problem.cell_voltage() * scales.potential}
+               "cell_voltage_V": problem.cell_voltage() * scales.potential,
+               "faradaic_current_A": faradaic,
+               "metal_potential_V": problem.cell_voltage() * scales.potential}
         for i in range(len(points)):
             for name in probe_names:
                 row[f"{name}_p{i}"] = values[name][i]
@@ -189,7 +208,8 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     def checkpoint_now() -> None:
         meta = {"state": {k: v for k, v in state.items()}, "dt_s": stepper.dt_s}
         meta["state"]["wall_before_s"] = state["wall_before_s"] + time.perf_counter() - wall_start
-        io.save_checkpoint(checkpoint_dir, comm, problem.arrays(), meta)
+        io.save_checkpoint(checkpoint_dir, comm, problem.checkpoint_fields(), problem.checkpoint_scalars(), meta,
+                           state["step"])
 
     def write_output() -> None:
         writer.write(state["t_s"], state["output_index"])
@@ -247,7 +267,7 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     progress.close()
 
     summary = build_summary(problem, scales, state, status, message, n_dofs,
-                            state["wall_before_s"] + time.perf_counter() - wall_start, A_plating)
+                            state["wall_before_s"] + time.perf_counter() - wall_start, A_plating, outputs, regime)
     io.write_json(out / "summary.json", summary, comm)
     if comm.rank == 0 and not quiet:
         print(f"fem-dendrite: {status} at t = {state['t_s']:.6g} s after {state['step']} steps"
@@ -255,7 +275,75 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     return summary
 
 
-def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plating_area) -> dict:
+def regime_numbers(cfg, length_m: float) -> dict:
+    """Dimensionless numbers of the configured case (printed at the start of a run, kept in the summary)."""
+    from fem_dendrite.faradaic_problem import capillary_speed_ratio, wagner_number
+
+    if cfg.electrochemistry.formulation == "gao2024":
+        return {"Lambda": reaction_dominance(cfg, float(cfg.electrode.voltage)), "wagner_number": None,
+                "capillary_to_faradaic_speed": None}
+    return {"Lambda": None, "wagner_number": wagner_number(cfg, length_m),
+            "capillary_to_faradaic_speed": capillary_speed_ratio(cfg)}
+
+
+def regime_warnings(cfg, regime: dict) -> list[str]:
+    """What the numbers forbid: a diffuse front (Lambda > 1), GB conductivity effects (Wa >> 1), capillary
+    smoothing faster than growth."""
+    out = []
+    if regime["Lambda"] is not None and regime["Lambda"] > 1.0:
+        out.append(f"reaction/double-well rate ratio Lambda = {regime['Lambda']:.3g} > 1 at the applied voltage: "
+                   "the interface may not stay sharp (README, 'Phase-field mobility')")
+    if regime["wagner_number"] is not None and regime["wagner_number"] > 10.0:
+        out.append(f"Wagner number {regime['wagner_number']:.3g} >> 1: the interface kinetics, not the ionic paths, "
+                   "set the current distribution, so a GB conductivity contrast cannot steer growth here "
+                   "(README, 'Wagner number')")
+    if regime["capillary_to_faradaic_speed"] is not None and regime["capillary_to_faradaic_speed"] > 1.0:
+        out.append(f"capillary/Faradaic front speed ratio {regime['capillary_to_faradaic_speed']:.3g} > 1: "
+                   "L_sigma kappa smooths protrusions faster than the current grows them (README, 'Wagner number')")
+    return out
+
+
+def interface_overpotential_span(problem, outputs, scales) -> float:
+    """max - min (V) of the overpotential over interface cells (0.3 < eta < 0.7 at the cell midpoint), allreduced.
+
+    Faradaic: eta_s = V_s - phi - E0 - V_m sigma_h / F with the cells' hydrostatic stress; gao2024: phi - E0."""
+    from dolfinx import fem
+
+    Q = fem.functionspace(problem.mesh, ("DG", 0))
+    stress = None
+    if problem.mechanics is not None and problem.formulation == "faradaic":
+        stress = problem.mechanics.cell_fields()["hydrostatic_stress"]
+    values, eta = fem.Function(Q), fem.Function(Q)
+    values.interpolate(fem.Expression(problem.overpotential_expression(stress), Q.element.interpolation_points))
+    eta.interpolate(fem.Expression(problem.eta, Q.element.interpolation_points))
+    n = Q.dofmap.index_map.size_local
+    mask = (eta.x.array[:n] > 0.3) & (eta.x.array[:n] < 0.7)
+    v = values.x.array[:n][mask]
+    hi = problem.comm.allreduce(float(v.max(initial=-np.inf)), op=MPI.MAX)
+    lo = problem.comm.allreduce(float(v.min(initial=np.inf)), op=MPI.MIN)
+    return (hi - lo) * scales.potential if np.isfinite(hi) else 0.0
+
+
+def gb_lead_m(problem, scales) -> float | None:
+    """analysis.gb_lead of the current eta (m), from every rank's owned cells; None without GBs (beta = 0)."""
+    from fem_dendrite import analysis
+
+    V = problem.V
+    n_cells = problem.mesh.topology.index_map(problem.dim).size_local
+    cells = V.dofmap.list[:n_cells]
+    x = V.tabulate_dof_coordinates()[:, : problem.dim]
+    beta = problem.domain.beta
+    beta_values = beta.x.array if beta.function_space.dofmap.index_map.size_global == V.dofmap.index_map.size_global \
+        else np.zeros(len(x))
+    points, betas = analysis.front_crossings(x, cells, problem.eta.x.array, beta_values)
+    points = np.concatenate(problem.comm.allgather(points))
+    betas = np.concatenate(problem.comm.allgather(betas))
+    lead = analysis.gb_lead(points, betas)
+    return None if not np.isfinite(lead) else lead * scales.length
+
+
+def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plating_area, outputs=None,
+                  regime=None) -> dict:
     depth, tip = problem.dendrite_tip()
     comm = problem.comm
     integrals = problem.integrals()
@@ -289,5 +377,23 @@ def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plati
         "max_von_mises_metal_Pa": state["max_von_mises_metal"] if problem.mechanics is not None else None,
         "max_equivalent_plastic_strain":
             state["max_equivalent_plastic_strain"] if problem.mechanics is not None else None,
+        "formulation": problem.formulation,
     }
+    # charge = metal: the metal formed (change of integral h(eta), m^3, or m^2 = m^3 per metre of depth in 2D)
+    # against V_m / (n F) x the charge passed (C, or C/m in 2D)
+    metal = integrals["metal_measure"] * scales.measure(problem.dim)
+    formed = metal - (state["metal_measure_initial"] if state["metal_measure_initial"] is not None else metal)
+    molar_volume = problem.metal_molar_volume_scaled() / scales.concentration  # m^3 per mol of charge
+    from fem_dendrite.scaling import FARADAY
+    expected = state["charge_passed_C"] * molar_volume / FARADAY
+    summary.update({
+        "charge_passed_C": state["charge_passed_C"],
+        "metal_formed_m3": formed,
+        "faradaic_balance": abs(expected - formed) / max(abs(formed), abs(expected), 1e-300),
+        "interface_overpotential_span_V": interface_overpotential_span(problem, outputs, scales),
+        "wagner_number": (regime or {}).get("wagner_number"),
+        "capillary_to_faradaic_speed": (regime or {}).get("capillary_to_faradaic_speed"),
+        "metal_potential_V": problem.cell_voltage() * scales.potential,
+        "gb_lead_m": gb_lead_m(problem, scales),
+    })
     return summary

@@ -189,7 +189,7 @@ name = "selftest"
 base = "$WORK/tiny.toml"
 set = { "mechanics.enabled" = false, "time.end_s" = 0.01 }
 [grid]
-"electrode.voltage" = [0.08, 0.12]
+"electrode.current_density" = [50.0, 150.0]
 SPEC
 AJ=$(sbatch --parsable --array=0-1 -o "$WORK/sweep-%A_%a.log" hpc/sweep-array.sbatch "$WORK/spec.toml" "$WORK/sweep")
 RJ=$(sbatch --parsable --dependency=afterany:"$AJ" -o "$WORK/report-%j.log" hpc/sweep-report.sbatch \

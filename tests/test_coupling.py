@@ -19,6 +19,7 @@ from fem_dendrite import config, simulation
 from fem_dendrite.coupling import MechanicsCoupling
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS, SIDE_NAMES
+from fem_dendrite.parallel import rank_zero_section
 from fem_dendrite.problem import CoupledProblem, Domain, rectangle_domain
 from fem_dendrite.scaling import Scales
 from fem_dendrite.timestepping import AdaptiveStepper
@@ -62,7 +63,7 @@ def box_domain(comm, size, n) -> Domain:
 
 def coupled(overrides, domain_factory, comm=COMM):
     """(cfg, scales, problem, mechanics) with mechanics on, after set_initial_state (initial equilibrium solved)."""
-    cfg = config.load(None, ["mechanics.enabled=true", PRISTINE, FREE_SIDES] + list(overrides))
+    cfg = config.load("gao2024", ["mechanics.enabled=true", PRISTINE, FREE_SIDES] + list(overrides))
     scales = Scales.from_config(cfg)
     mech = MechanicsCoupling(cfg, scales) if cfg.mechanics.enabled else None
     problem = CoupledProblem(cfg, domain_factory(comm), scales, mechanics=mech)
@@ -280,7 +281,7 @@ def test_side_rollers_give_uniaxial_strain(dim):
 
 
 def test_clamped_support_refuses_a_stack_pressure():
-    cfg = config.load(None, ["mechanics.enabled=true", "mechanics.support=\"clamped\"",
+    cfg = config.load("gao2024", ["mechanics.enabled=true", "mechanics.support=\"clamped\"",
                              "mechanics.stack_pressure=1.0e6"])
     with pytest.raises(UserError, match="stack_pressure"):
         MechanicsCoupling(cfg, Scales.from_config(cfg))
@@ -289,7 +290,7 @@ def test_clamped_support_refuses_a_stack_pressure():
 # ---------------------------------------------------------------------------- (c) sign of the coupling, Newton
 def _growth(overrides, n=6, dt=5.0e-4):
     """Metal gained (scaled phase integral) over n fixed steps, Newton iterations per step and the coupling."""
-    cfg = config.load(None, STRIP + list(overrides))
+    cfg = config.load("gao2024", STRIP + list(overrides))
     scales = Scales.from_config(cfg)
     mech = MechanicsCoupling(cfg, scales) if cfg.mechanics.enabled else None
     problem = CoupledProblem(cfg, rectangle_domain(COMM, 1.2, 0.12, 40, 4), scales, mechanics=mech)
@@ -324,7 +325,7 @@ def test_the_convergence_test_refuses_an_unequilibrated_displacement():
     """At dt = 0.02 s the first coupled step's plastic Newton stalls (Na's return map bends on the scale of its
     0.01 % yield strain) while the whole residual falls by 1e-8 from the potential's first value: the step must be
     reported as not converged (the time stepper then cuts dt), never accepted with u out of equilibrium."""
-    cfg = config.load(None, STRIP + ["mechanics.enabled=true", "mechanics.support=\"clamped\""])
+    cfg = config.load("gao2024", STRIP + ["mechanics.enabled=true", "mechanics.support=\"clamped\""])
     scales = Scales.from_config(cfg)
     mech = MechanicsCoupling(cfg, scales)
     problem = CoupledProblem(cfg, rectangle_domain(COMM, 1.2, 0.12, 40, 4), scales, mechanics=mech)
@@ -345,7 +346,7 @@ def test_p2_displacement_converges_the_interface_stress():
     from fem_dendrite import materials
 
     def weighted_trace(degree, nx, ny):
-        cfg = config.load(None, STRIP + ["mechanics.enabled=true", "initial.perturbation_amplitude=5.0e-8",
+        cfg = config.load("gao2024", STRIP + ["mechanics.enabled=true", "initial.perturbation_amplitude=5.0e-8",
                                          "initial.perturbation_wavelength=1.2e-7"])
         scales = Scales.from_config(cfg)
         mech = MechanicsCoupling(cfg, scales, degree=degree)
@@ -394,17 +395,22 @@ def test_rejected_step_leaves_the_plastic_history_untouched(monkeypatch):
     reference.solve()
     reference.accept()
     got, want = mech.state.arrays(), ref_mech.state.arrays()
-    for key in want:
-        np.testing.assert_array_equal(got[key], want[key])
-    np.testing.assert_array_equal(mech.u.x.array, ref_mech.u.x.array)
-    # the accepted step did change the history (so the comparison above can fail)
-    changed = not np.array_equal(got["equivalent_plastic_strain"], history0["equivalent_plastic_strain"])
-    assert COMM.allreduce(changed, op=MPI.LOR)
+    # Compared to 1e-6 of what the step changed, not bit for bit: the two Newton solves (retry and direct) each stop
+    # at the Newton tolerance (rtol 1e-8), and parallel MUMPS is not bitwise reproducible from solve to solve. A trace
+    # of the rejected dt step would differ by the order of the change itself.
+    for key, before in (*((k, history0[k]) for k in want), ("u", u0)):
+        new, ref = (mech.u.x.array, ref_mech.u.x.array) if key == "u" else (got[key], want[key])
+        change = COMM.allreduce(float(np.abs(ref - before).max(initial=0.0)), op=MPI.MAX)
+        assert change > 0.0, key  # the accepted step did change it (so the comparison can fail)
+        error = COMM.allreduce(float(np.abs(new - ref).max(initial=0.0)), op=MPI.MAX)
+        assert error <= 1e-6 * change, (key, error, change)
+    for p in (problem, reference):
+        p.close()
 
 
 # ----------------------------------------------------------------------------------------------- (e), (f) runs
 def tiny_run_config(extra=()):
-    return config.load(None, [
+    return config.load("gao2024", [
         "mechanics.enabled=true", PRISTINE, FREE_SIDES, "mesh.size_m=[5.0e-7, 5.0e-7]", "mesh.grains=2", "mesh.lloyd_iterations=0",
         "mesh.cell_size_grain_m=8.0e-8", "mesh.cell_size_gb_m=8.0e-8", "mesh.cell_size_fine_m=8.0e-8",
         "mesh.fine_band_m=0.0", "initial.nuclei=[]", "initial.layer_thickness=1.5e-7",
@@ -427,13 +433,16 @@ def test_coupled_run_is_the_same_on_one_and_two_ranks(tmp_path):
     cfg = tiny_run_config()
     world = simulation.run(cfg, f"{root}/world", comm=COMM)
     cfg_self = tiny_run_config([f"mesh.file=\"{root}/world/mesh.msh\""])
-    if COMM.rank == 0:
-        alone = simulation.run(cfg_self, tmp_path / "self", comm=MPI.COMM_SELF)
-        for key in SUMMARY_NUMBERS:
-            if key == "newton_iterations":  # a step ending just at the tolerance may take one more on one partition
-                assert abs(world[key] - alone[key]) <= 2
-                continue
-            assert world[key] == pytest.approx(alone[key], rel=1e-6), key
+    with rank_zero_section(COMM) as root:  # rank 0 alone: no garbage collection of COMM_WORLD objects inside
+        if root:
+            alone = simulation.run(cfg_self, tmp_path / "self", comm=MPI.COMM_SELF)
+            for key in SUMMARY_NUMBERS:
+                if key == "newton_iterations":  # a step ending just at the tolerance may take one more on a partition
+                    assert abs(world[key] - alone[key]) <= 2
+                    continue
+                # 1e-6: parallel and serial MUMPS give Newton solutions that agree to the Newton tolerance (1e-8);
+                # the summary's maxima over a few steps carry it with some amplification
+                assert world[key] == pytest.approx(alone[key], rel=1e-6), key
     assert world["status"] == "completed" and world["ranks"] == COMM.size
     assert world["max_equivalent_plastic_strain"] > 0.0
 

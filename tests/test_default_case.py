@@ -21,7 +21,7 @@ COMPARED = ("t_end_s", "steps", "rejected_steps", "dofs", "dendrite_depth_m", "m
 
 
 def run_default(out, comm):
-    return simulation.run(config.load(None, SHORT), out, comm=comm)
+    return simulation.run(config.load("gao2024", SHORT), out, comm=comm)
 
 
 def sodium_balance(run_dir, c_s: float) -> tuple[float, float]:
@@ -55,7 +55,7 @@ def test_full_default_case_conserves_sodium_and_bounds_eta(tmp_path_factory):
     from pathlib import Path
 
     out = Path(comm.bcast(str(tmp_path_factory.mktemp("default_full")) if comm.rank == 0 else None, root=0))
-    cfg = config.load(None, ["output.checkpoint_every=1000"])
+    cfg = config.load("gao2024", ["output.checkpoint_every=1000"])
     summary = simulation.run(cfg, out, comm=comm)
     assert summary["status"] == "completed" and summary["t_end_s"] == pytest.approx(cfg.time.end_s)
     stored, entered = sodium_balance(out, float(cfg.electrochemistry.metal_site_density))

@@ -55,7 +55,7 @@ def _spec(tmp_path) -> Path:
     sets = ", ".join(f'"{k}" = {v}' for k, v in (s.split("=", 1) for s in TINY + ["mechanics.enabled=false"]))
     path = tmp_path / "spec.toml"
     path.write_text(f'[sweep]\nname = "tiny"\nset = {{ {sets} }}\n'
-                    '[grid]\n"electrode.voltage" = [0.08, 0.12]\n')
+                    '[grid]\n"electrode.current_density" = [50.0, 150.0]\n')
     return path
 
 
@@ -67,7 +67,7 @@ def test_member_array_tasks_then_report(tmp_path):
                              capture_output=True, text=True, timeout=600)
     assert partial.returncode == 0, partial.stderr
     # member 1 is the second grid value, run in its own folder with the spec's settings
-    assert float(config.load(out / names[1] / "config.toml").electrode.voltage) == pytest.approx(0.12)
+    assert float(config.load(out / names[1] / "config.toml").electrode.current_density) == pytest.approx(150.0)
     assert not (out / names[0]).exists()
     early = subprocess.run([CLI, "sweep", str(spec_file), "--out", str(out), "--report-only"], capture_output=True,
                            text=True, timeout=300)
@@ -85,7 +85,7 @@ def test_member_array_tasks_then_report(tmp_path):
     assert [m["status"] for m in record["members"]] == ["completed", "completed"] and record["state"] == "finished"
     report = (out / "report.md").read_text()
     assert all(name in report for name in names)
-    # a higher plating voltage plates more metal in the same time (the members really differ as specified)
+    # a higher plating current plates more metal in the same time (the members really differ as specified)
     low, high = (json.loads((out / n / "summary.json").read_text())["metal_measure"] for n in names)
     assert high > low
 

@@ -16,6 +16,7 @@ import ufl
 from mpi4py import MPI
 
 from fem_dendrite import materials
+from fem_dendrite.parallel import destroy_nonlinear_problem, rank_zero_section
 from fem_dendrite.physics import mechanics as mech
 
 COMM = MPI.COMM_WORLD
@@ -59,11 +60,14 @@ def solve(F, u, bcs, monitor: list | None = None, rtol=1e-10, atol=1e-12) -> int
     )
     if monitor is not None:
         problem.solver.setMonitor(lambda snes, it, norm: monitor.append(norm))
-    problem.solve()
-    reason = problem.solver.getConvergedReason()
-    if reason <= 0:
-        raise RuntimeError(f"SNES diverged, reason {reason}")
-    return problem.solver.getIterationNumber()
+    try:
+        problem.solve()
+        reason = problem.solver.getConvergedReason()
+        if reason <= 0:
+            raise RuntimeError(f"SNES diverged, reason {reason}")
+        return problem.solver.getIterationNumber()
+    finally:
+        destroy_nonlinear_problem(problem)  # collective, here (fem_dendrite.parallel)
 
 
 def boundary_bc(V, mesh, where, component, value):
@@ -226,22 +230,23 @@ def inclusion_mesh(dim: int, a: float, R: float, h: float):
         gmsh.initialize(interruptible=False)
     gmsh.option.setNumber("General.Terminal", 0)
     gmsh.model.add(f"inclusion{dim}")
-    if COMM.rank == 0:
-        occ = gmsh.model.occ
-        if dim == 2:
-            outer, inner = occ.addDisk(0, 0, 0, R, R), occ.addDisk(0, 0, 0, a, a)
-        else:
-            outer = occ.addSphere(0, 0, 0, R, -1, 0.0, np.pi / 2, np.pi / 2)
-            inner = occ.addSphere(0, 0, 0, a, -1, 0.0, np.pi / 2, np.pi / 2)
-        _, out_map = occ.fragment([(dim, outer)], [(dim, inner)])
-        occ.synchronize()
-        inclusion = [tag for _, tag in out_map[1]]
-        matrix = [tag for _, tag in out_map[0] if tag not in inclusion]
-        gmsh.model.addPhysicalGroup(dim, inclusion, INCLUSION)
-        gmsh.model.addPhysicalGroup(dim, matrix, MATRIX)
-        gmsh.option.setNumber("Mesh.MeshSizeMax", h)
-        gmsh.option.setNumber("Mesh.MeshSizeMin", 0.5 * h)
-        gmsh.model.mesh.generate(dim)
+    with rank_zero_section(COMM):  # gmsh on rank 0 alone: no garbage collection of PETSc objects there
+        if COMM.rank == 0:
+            occ = gmsh.model.occ
+            if dim == 2:
+                outer, inner = occ.addDisk(0, 0, 0, R, R), occ.addDisk(0, 0, 0, a, a)
+            else:
+                outer = occ.addSphere(0, 0, 0, R, -1, 0.0, np.pi / 2, np.pi / 2)
+                inner = occ.addSphere(0, 0, 0, a, -1, 0.0, np.pi / 2, np.pi / 2)
+            _, out_map = occ.fragment([(dim, outer)], [(dim, inner)])
+            occ.synchronize()
+            inclusion = [tag for _, tag in out_map[1]]
+            matrix = [tag for _, tag in out_map[0] if tag not in inclusion]
+            gmsh.model.addPhysicalGroup(dim, inclusion, INCLUSION)
+            gmsh.model.addPhysicalGroup(dim, matrix, MATRIX)
+            gmsh.option.setNumber("Mesh.MeshSizeMax", h)
+            gmsh.option.setNumber("Mesh.MeshSizeMin", 0.5 * h)
+            gmsh.model.mesh.generate(dim)
     data = gmshio.model_to_mesh(gmsh.model, COMM, 0, gdim=dim)
     gmsh.model.remove()
     if owner:

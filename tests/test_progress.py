@@ -97,7 +97,7 @@ def test_cli_run_prints_one_line_per_step_matching_probes(tmp_path):
     quiet = subprocess.run([cli, "run", str(cfg_file), "--out", str(tmp_path / "b"), "--quiet"],
                            capture_output=True, text=True, timeout=600)
     assert quiet.returncode == 0, quiet.stderr
-    assert quiet.stdout == ""
+    assert all(line.startswith("fem-dendrite: note: ") for line in quiet.stdout.splitlines())  # warnings stay
 
 
 @pytest.mark.mpi

@@ -23,7 +23,7 @@ BASE = ["mechanics.enabled=false", "initial.nuclei=[]", "initial.layer_thickness
 
 def strip_problem(overrides=(), length=1.2, height=0.12, nx=40, ny=4):
     """Flat metal layer on the plating electrode of a 1D-like strip (scaled units, um)."""
-    cfg = config.load(None, BASE + list(overrides))
+    cfg = config.load("gao2024", BASE + list(overrides))
     scales = Scales.from_config(cfg)
     domain = rectangle_domain(MPI.COMM_SELF, length, height, nx, ny)
     problem = CoupledProblem(cfg, domain, scales)
@@ -84,7 +84,7 @@ def test_step_size_too_small_stops(monkeypatch):
 
 
 def test_tiny_run_writes_documented_outputs(tmp_path):
-    cfg = config.load(None, [
+    cfg = config.load("gao2024", [
         "mechanics.enabled=false", "mesh.size_m=[5.0e-7, 5.0e-7]", "mesh.grains=2", "mesh.lloyd_iterations=0",
         "mesh.cell_size_grain_m=6.0e-8", "mesh.cell_size_gb_m=6.0e-8", "mesh.cell_size_fine_m=6.0e-8",
         "mesh.fine_band_m=0.0", "initial.nuclei=[]", "initial.layer_thickness=1.5e-7",
@@ -138,7 +138,7 @@ def test_sigterm_stops_at_a_checkpoint_and_resume_finishes_the_run(tmp_path):
                  "time.initial_step_s=1.0e-3", "time.max_step_s=1.0e-3", "electrode.voltage=0.1"]
     cli = str(Path(sys.executable).with_name("fem-dendrite"))
     cfg_file = tmp_path / "tiny.toml"
-    cfg_file.write_text(config.to_toml(config.load(None, overrides)))
+    cfg_file.write_text(config.to_toml(config.load("gao2024", overrides)))
     stopped = tmp_path / "stopped"
     proc = subprocess.Popen([cli, "run", str(cfg_file), "--out", str(stopped)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -160,7 +160,7 @@ def test_sigterm_stops_at_a_checkpoint_and_resume_finishes_the_run(tmp_path):
                              text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     cfg_whole = tmp_path / "whole.toml"
-    cfg_whole.write_text(config.to_toml(config.load(None, overrides + [f"mesh.file=\"{stopped / 'mesh.msh'}\""])))
+    cfg_whole.write_text(config.to_toml(config.load("gao2024", overrides + [f"mesh.file=\"{stopped / 'mesh.msh'}\""])))
     whole = subprocess.run([cli, "run", str(cfg_whole), "--out", str(tmp_path / "whole")], capture_output=True,
                            text=True, timeout=600)
     assert whole.returncode == 0, whole.stderr

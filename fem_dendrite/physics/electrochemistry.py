@@ -47,9 +47,19 @@ def anisotropic_gradient_coefficient(eta, kappa0, strength, mode: int, regularis
     return kappa0 * (1.0 + strength * cos_mode)
 
 
-def butler_volmer(c, overpotential, alpha, n):
-    """Bracket of the Butler-Volmer term: exp((1 - alpha) n eta_a) - c exp(-alpha n eta_a) (eta_a scaled by RT/F)."""
-    return ufl.exp((1.0 - alpha) * n * overpotential) - c * ufl.exp(-alpha * n * overpotential)
+def vacancy_fraction(c, site_limit):
+    """1 - c / c_max (scaled c, c_max / c0): the free Na+ sites; 1 (dilute, no limit) when site_limit is None."""
+    return 1.0 if site_limit is None else 1.0 - c / site_limit
+
+
+def butler_volmer(c, overpotential, alpha, n, site_limit=None):
+    """Bracket of the Butler-Volmer term: (1 - c/c_max) exp((1 - alpha) n eta_a) - c exp(-alpha n eta_a).
+
+    eta_a scaled by RT/F. The anodic (stripping) part needs a free Na+ site in the electrolyte: with a site limit
+    c_max it vanishes as c -> c_max (dilute: factor 1), as the cathodic part vanishes as c -> 0.
+    """
+    return (vacancy_fraction(c, site_limit) * ufl.exp((1.0 - alpha) * n * overpotential)
+            - c * ufl.exp(-alpha * n * overpotential))
 
 
 def deposition_rate(eta, c, phi, p):
@@ -61,7 +71,7 @@ def deposition_rate(eta, c, phi, p):
     """
     overpotential = phi - p.equilibrium_potential
     return -p.reaction_rate * interpolation_derivative(eta) * butler_volmer(
-        c, overpotential, p.transfer_coefficient, p.charge_number)
+        c, overpotential, p.transfer_coefficient, p.charge_number, getattr(p, "site_limit", None))
 
 
 def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx, dx_reaction=None):
@@ -91,9 +101,15 @@ def ion_transport_residual(c, c_old, test, dt, rate, phi, diffusivity, p, dx, dx
     `rate`: what consumes Na+ (d eta/dt, or its Faradaic part deposition_rate; see the module notes). `dx_reaction` (default dx) integrates the
     storage and sink terms: the problem passes a vertex (lumped) rule, which keeps c >= 0 where the sink empties
     a node (a consistent mass matrix undershoots there).
+
+    With a site limit c_max (p.site_limit, electrochemistry.ion_transport = "site_limited") the drift is that of a
+    lattice gas, D n c (1 - c/c_max) grad phi (Na+ hops only into free sites): the drift vanishes at c = c_max and
+    at c = 0, and with the Faradaic sink (which vanishes at c = 0 and adds ions only into free sites) c stays in
+    [0, c_max] (tests/test_balances.py).
     """
     dx_reaction = dx if dx_reaction is None else dx_reaction
-    flux = diffusivity * (ufl.grad(c) + p.charge_number * c * ufl.grad(phi))
+    site_limit = getattr(p, "site_limit", None)
+    flux = diffusivity * (ufl.grad(c) + p.charge_number * c * vacancy_fraction(c, site_limit) * ufl.grad(phi))
     sink = p.site_ratio * rate
     return (((c - c_old) / dt + sink) * test * dx_reaction + ufl.inner(flux, ufl.grad(test)) * dx)
 

@@ -1,0 +1,357 @@
+"""The Faradaic two-potential formulation (electrochemistry.formulation = "faradaic"): unknowns (eta, phi[, u]) and
+the metal potential V_s, solved by one Newton per step (fem_dendrite.physics.faradaic states the equations).
+
+Control of V_s:
+- potentiostatic: V_s = -V (plating) or +V (stripping) against the counter electrode (phi = 0 there);
+- galvanostatic / ramp: V_s is one global unknown with the constraint that the total Faradaic current equals the
+  applied current, integral q_F dx = j A_plating. dolfinx 0.11 has no real (one-dof) space without scifem's C++
+  extension (which does not build against this wheel), so the bordered Newton system
+
+        [ J     dF/dV_s ] [dx  ]     [F]
+        [ dI/dx dI/dV_s ] [dV_s] = - [I - I_app]
+
+  is solved by block elimination inside the SNES's linear solve (a KSP of type python around the configured KSP:
+  two solves with the same factorisation, J a = F and J b = dF/dV_s), and V_s is updated with the step. The
+  Newton is therefore the same quadratic Newton on (x, V_s) as with a real space.
+"""
+from __future__ import annotations
+
+import math
+import weakref
+
+import numpy as np
+import ufl
+from dolfinx import fem
+from dolfinx.fem import petsc as fem_petsc
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from fem_dendrite import materials
+from fem_dendrite.errors import ConvergenceError
+from fem_dendrite.mesh import FACET_TAGS
+from fem_dendrite.physics import faradaic as fd
+from fem_dendrite.problem import CoupledProblem, applied_current_density, plating_potential
+from fem_dendrite.scaling import FARADAY, GAS_CONSTANT
+
+#: electrolyte conductivity inside the metal, relative to the grains' (harmonic extension of phi, no current)
+CONDUCTIVITY_FLOOR = 1.0e-6
+
+
+class _BorderedSolve:
+    """KSP 'python' context: the Newton step of the bordered system by block elimination (see the module notes)."""
+
+    def __init__(self, problem, inner: PETSc.KSP):
+        self._problem = weakref.ref(problem)  # the SNES holds this context: no reference cycle
+        self.inner = inner
+
+    def setUp(self, ksp):  # noqa: N802 (petsc4py interface)
+        A, P = ksp.getOperators()
+        self.inner.setOperators(A, P)
+
+    def solve(self, ksp, b, x):
+        problem = self._problem()
+        A, P = ksp.getOperators()
+        self.inner.setOperators(A, P)
+        self.inner.solve(b, x)  # a = J^-1 F (SNES solves J y = F, then x <- x - y)
+        sens_F, sens_I, dI_dV, mismatch = problem.constraint_linearisation()
+        w = sens_F.duplicate()
+        self.inner.solve(sens_F, w)  # b = J^-1 dF/dV_s
+        denominator = dI_dV - sens_I.dot(w)
+        dV = (sens_I.dot(x) - mismatch) / denominator
+        x.axpy(dV, w)
+        problem.metal_potential.value = float(problem.metal_potential.value) + dV
+        problem._metal_potential_fn.x.array[:] = problem.metal_potential.value
+        w.destroy()
+        ksp.setIterationNumber(self.inner.getIterationNumber())
+        ksp.setConvergedReason(self.inner.getConvergedReason())
+
+    def destroy(self, ksp):  # noqa: ARG002 (petsc4py interface): with the SNES, collectively
+        self.inner.destroy()
+
+
+def _nonempty(form, space, dx):
+    """`form` plus an explicit zero (a block whose derivative vanishes still needs a form to assemble)."""
+    test = ufl.TestFunction(space)
+    shape = test.ufl_shape
+    zero = fem.Constant(space.mesh, PETSc.ScalarType(0.0))
+    term = zero * (ufl.inner(test, ufl.as_vector([1.0] * shape[0])) if shape else test) * dx
+    return term if form is None else form + term
+
+
+class FaradaicProblem(CoupledProblem):
+    """Backward-Euler step of the Faradaic two-potential model (eta, phi[, u]; V_s), solved by SNES."""
+
+    formulation = "faradaic"
+
+    # -- forms -------------------------------------------------------------------------------------------------------
+    def _build_forms(self) -> None:
+        cfg, scales, domain, mechanics = self.cfg, self.scales, self.domain, self.mechanics
+        e, m = cfg.electrochemistry, cfg.materials
+        msh = self.mesh
+        q, s = ufl.TestFunction(self.spaces["eta"]), ufl.TestFunction(self.spaces["phi"])
+        self.c.x.array[:] = 1.0  # c = c0: single-ion conductor (not an unknown)
+        self.c_old.x.array[:] = 1.0
+        self.fields = [self.eta, self.phi]
+        self.old_fields = [self.eta_old, self.phi_old]
+
+        def const(v):
+            return fem.Constant(msh, PETSc.ScalarType(v))
+
+        # scaled molar volume V_m c0 (front speed v = V_m i / F = (V_m c0) i_scaled in L0/t0)
+        self.molar_volume = float(e.metal_molar_volume) * scales.concentration
+        j_scale = scales.current_density
+        i0 = materials.mix(0.0, float(e.exchange_current_density) / j_scale,
+                           float(e.gb_exchange_current_density) / j_scale, fem.Constant(msh, 0.0), domain.beta,
+                           "metal_first")
+        self.exchange_current = i0
+        sigma_se = float(m.electrolyte.conductivity) / scales.conductivity
+        sigma = materials.mix(0.0, sigma_se, float(m.grain_boundary.conductivity) / scales.conductivity,
+                              fem.Constant(msh, 0.0), domain.beta, m.mixing_rule)
+        self.electrolyte_conductivity_max = max(float(m.electrolyte.conductivity),
+                                                float(m.grain_boundary.conductivity)) / scales.conductivity
+        self.conductivity = fd.electrolyte_conductivity(self.eta, sigma, CONDUCTIVITY_FLOOR * sigma_se)
+        self.diffusivity = None
+
+        # metal potential: a Constant in the forms, mirrored in a P1 function for d(residual)/dV_s
+        self.metal_potential = const(0.0)
+        self._metal_potential_fn = fem.Function(self.spaces["phi"], name="metal_potential")
+        self._metal_potential_old = 0.0
+
+        if mechanics is not None:
+            mechanics.attach(self)
+        freeze = mechanics is not None and cfg.mechanics.freeze_phase
+        hydrostatic = None
+        reaction_measure = self.dx
+        if mechanics is not None:
+            from fem_dendrite.physics import mechanics as mech
+            hydrostatic = mech.hydrostatic_stress(mechanics.sigma)
+            reaction_measure = mechanics.dx  # the stress lives on the history's quadrature rule
+        self._hydrostatic = hydrostatic
+
+        def overpotential(v_s):
+            return fd.overpotential(v_s, self.phi, self.p.equilibrium_potential, self.molar_volume, hydrostatic)
+
+        alpha, n = self.p.transfer_coefficient, self.p.charge_number
+        self.overpotential = overpotential(self.metal_potential)
+        self.reaction_current = fd.reaction_current(self.overpotential, i0, alpha, n)
+        velocity = self.molar_volume * self.reaction_current
+        if freeze:
+            F_eta = ((self.eta - self.eta_old) / self.dt) * q * self.dx
+        else:
+            F_eta = fd.phase_field_residual(self.eta, self.eta_old, q, self.dt, velocity, self.p, self.dx,
+                                            reaction_measure, regularisation=0.01 / self.interface_length())
+        self.plating_source = fd.plating_source(self.eta, self.eta_old, self.dt, self.molar_volume)
+        F_phi = fd.charge_residual(self.phi, s, self.conductivity, self.plating_source, self.dx)
+        self.deposition_rate = self.plating_source
+        self._balance_residuals = {"phi": (F_phi, s)}
+        self.residuals = [F_eta, F_phi]
+        self.unknowns = [self.eta, self.phi]
+        if mechanics is not None:
+            self.residuals.append(mechanics.residual())
+            self.unknowns.append(mechanics.u)
+
+        # the same residuals with V_s as a P1 coefficient, for the bordered Newton's dF/dV_s and dI/dV_s
+        if self.galvanostatic:
+            v_fn, one = self._metal_potential_fn, fem.Function(self.spaces["phi"])
+            one.x.array[:] = 1.0
+            self._one = one
+            shifted = fd.reaction_current(overpotential(v_fn), i0, alpha, n)
+            F_eta_v = fd.phase_field_residual(self.eta, self.eta_old, q, self.dt, self.molar_volume * shifted,
+                                              self.p, self.dx, reaction_measure,
+                                              regularisation=0.01 / self.interface_length())
+            sens = [_nonempty(ufl.derivative(F_eta_v, v_fn, one), self.spaces["eta"], self.dx),
+                    _nonempty(None, self.spaces["phi"], self.dx)]
+            if mechanics is not None:
+                sens.append(_nonempty(None, mechanics.V, self.dx))
+            self._sensitivity_forms = [fem.form(f) for f in sens]
+            current = self.plating_source * self.dx
+            self._current_form = fem.form(current)
+            self._current_gradient_forms = [fem.form(_nonempty(ufl.derivative(current, u, ufl.TestFunction(
+                u.function_space)), u.function_space, self.dx)) for u in self.unknowns]
+            self._applied_form = fem.form(self.applied_current * self.ds(FACET_TAGS["plating"]))
+
+    def _boundary_conditions(self):
+        phi_space = self.spaces["phi"]
+        bcs = [fem.dirichletbc(PETSc.ScalarType(0.0), self._facet_dofs("counter", phi_space), phi_space)]
+        if not self.galvanostatic:
+            self.plating_potential = self.metal_potential
+            self.metal_potential.value = plating_potential(self.cfg) / self.scales.potential
+        return bcs
+
+    def _build_solver(self) -> None:
+        super()._build_solver()
+        if not self.galvanostatic:
+            return
+        snes = self.nonlinear.solver
+        inner = snes.getKSP()
+        inner.incrementTabLevel(1)
+        outer = PETSc.KSP().create(self.comm)
+        outer.setType(PETSc.KSP.Type.PYTHON)
+        outer.setPythonContext(_BorderedSolve(self, inner))
+        snes.setKSP(outer)
+        self._outer_ksp = outer
+        self._inner_ksp = inner
+        spaces = [u.function_space for u in self.unknowns]
+        self._sens_vec = fem_petsc.create_vector(spaces)
+        self._grad_vec = fem_petsc.create_vector(spaces)
+        self._bcs_by_block = [[bc for bc in self.bcs if bc.function_space == V._cpp_object] for V in spaces]
+
+    def _assemble_blocked(self, vec, forms, zero_bcs: bool) -> None:
+        with vec.localForm() as local:
+            local.set(0.0)
+        fem_petsc.assemble_vector(vec, forms)
+        vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+        if zero_bcs:
+            fem_petsc.set_bc(vec, self._bcs_by_block, alpha=0.0)
+
+    def constraint_linearisation(self):
+        """dF/dV_s (bc rows zero), dI/dx, dI/dV_s and I - I_app at the current iterate (scaled, allreduced)."""
+        self._assemble_blocked(self._sens_vec, self._sensitivity_forms, zero_bcs=True)
+        self._assemble_blocked(self._grad_vec, self._current_gradient_forms, zero_bcs=False)
+        current, applied = self.total_current(), self._applied_total()
+        # I depends on V_s only through eta (q_F = (F/V_m) dh/dt): no direct term
+        return self._sens_vec, self._grad_vec, 0.0, current - applied
+
+    def total_current(self) -> float:
+        """Total Faradaic (plating) current, scaled: integral q_F dx (per unit depth in 2D)."""
+        form = getattr(self, "_current_form", None)
+        if form is None:
+            self._current_form = form = fem.form(self.plating_source * self.dx)
+        return self.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+
+    def _applied_total(self) -> float:
+        return self.comm.allreduce(fem.assemble_scalar(self._applied_form), op=MPI.SUM)
+
+    # -- initial state -----------------------------------------------------------------------------------------------
+    def initial_metal_potential(self) -> float:
+        """V_s estimate (scaled) under galvanostatic control: Butler-Volmer (alpha = 1/2) plus the ohmic drop."""
+        sc = self.scales
+        j = applied_current_density(self.cfg, 0.0)
+        i0 = float(self.cfg.electrochemistry.exchange_current_density)
+        sigma = float(self.cfg.materials.electrolyte.conductivity)
+        eta_bv = -2.0 * math.asinh(j / (2.0 * i0)) / float(self.cfg.electrochemistry.charge_number)
+        return eta_bv - j * self.domain.size[0] * sc.length / sigma / sc.potential
+
+    def set_initial_state(self) -> None:
+        self.eta.interpolate(self.initial_phase)
+        self.phi.x.array[:] = 0.0
+        if self.galvanostatic:
+            self.metal_potential.value = self.initial_metal_potential()
+            self._metal_potential_fn.x.array[:] = float(self.metal_potential.value)
+        self._metal_potential_old = float(self.metal_potential.value)
+        if self.mechanics is not None:
+            self.mechanics.set_initial_state()
+        for new, old in zip(self.fields, self.old_fields):
+            old.x.array[:] = new.x.array
+
+    # -- one step ----------------------------------------------------------------------------------------------------
+    def solve(self) -> tuple[int, int]:
+        """Newton on (x, V_s); under galvanostatic control the current constraint must hold to rtol as well."""
+        if not self.galvanostatic:
+            return super().solve()
+        its = lin = 0
+        for _ in range(3):
+            a, b = super().solve()
+            its, lin = its + a, lin + b
+            applied = self._applied_total()
+            mismatch = abs(self.total_current() - applied)
+            if mismatch <= max(1.0e-8 * abs(applied), 1.0e-12):
+                return its, lin
+        raise ConvergenceError(f"SNES: the current constraint did not converge (|I - I_app| = {mismatch:.3e})")
+
+    def accept(self) -> None:
+        super().accept()
+        self._metal_potential_old = float(self.metal_potential.value)
+
+    def reject(self) -> None:
+        super().reject()
+        if self.galvanostatic:
+            self.metal_potential.value = self._metal_potential_old
+            self._metal_potential_fn.x.array[:] = self._metal_potential_old
+
+    # -- diagnostics -------------------------------------------------------------------------------------------------
+    def _build_flux_forms(self):
+        phi_space = self.spaces["phi"]
+        F_phi, s = self._balance_residuals["phi"]
+        w_pc = self._indicator(phi_space, "counter")
+        counter = fem.form(ufl.replace(F_phi, {s: w_pc}))
+        h_eta = materials.interpolation(self.eta)
+        one = fem.Constant(self.mesh, PETSc.ScalarType(1.0))
+        self._flux_forms = {
+            # cell current: Na+ current entering through the counter electrode (consistent flux of the residual);
+            # through the equipotential metal it is also the current leaving through the plating electrode
+            "counter_current": counter,
+            "plating_current": counter,
+            "counter_ion_flux": counter,  # single-ion conductor: Na+ flux = current / F
+            "faradaic_current": fem.form(self.plating_source * self.dx),
+            "metal_measure": fem.form(h_eta * self.dx),
+            "phase_integral": fem.form(self.eta * self.dx),
+            "deposition_integral": fem.form(self.plating_source * self.dx),
+            "ion_amount": fem.form(self.c * self.dx_reaction),
+            "plating_measure": fem.form(one * self.ds(FACET_TAGS["plating"])),
+        }
+
+    def cell_voltage(self) -> float:
+        """V_s against the counter electrode (scaled)."""
+        return float(self.metal_potential.value)
+
+    def metal_molar_volume_scaled(self) -> float:
+        """V_m c0: metal volume per mole of charge (scaled by 1/c0)."""
+        return self.molar_volume / float(self.p.charge_number)
+
+    def overpotential_expression(self, hydrostatic_cell=None):
+        """eta_s as a UFL expression for output (scaled); the stress term from a DG0 cell field (scaled) if given."""
+        return fd.overpotential(self.metal_potential, self.phi, self.p.equilibrium_potential, self.molar_volume,
+                                hydrostatic_cell)
+
+    # -- checkpoint ---------------------------------------------------------------------------------------------------
+    def checkpoint_scalars(self) -> dict:
+        """The metal potential (scaled) and its last accepted value: the global scalar unknown."""
+        return {"metal_potential": float(self.metal_potential.value),
+                "metal_potential_old": float(self._metal_potential_old)}
+
+    def restored(self, scalars: dict) -> None:
+        super().restored(scalars)
+        self.metal_potential.value = float(scalars["metal_potential"])
+        self._metal_potential_old = float(scalars["metal_potential_old"])
+        if self.galvanostatic:
+            self._metal_potential_fn.x.array[:] = float(self.metal_potential.value)
+
+    # -- teardown ------------------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """CoupledProblem.close plus the bordered solve's KSPs and vectors (collective, idempotent)."""
+        super().close()
+        for name in ("_outer_ksp", "_inner_ksp", "_sens_vec", "_grad_vec"):
+            obj = getattr(self, name, None)
+            if obj is not None:
+                obj.destroy()
+                setattr(self, name, None)
+
+
+def wagner_number(cfg, length_m: float) -> float:
+    """Wa = R_ct,eff sigma_SE / L: kinetic over ohmic resistance of the cell (Wa >> 1: the current distribution
+    is set by the kinetics and an ionic-conductivity contrast cannot steer it).
+
+    R_ct,eff = d eta_s / d j of Butler-Volmer (alpha = 1/2) at the applied current density (galvanostatic, ramp at
+    t = 0) or at j = 0 (potentiostatic): RT / (n F i0 sqrt(1 + (j / 2 i0)^2)).
+    """
+    e = cfg.electrochemistry
+    rt_f = GAS_CONSTANT * float(e.temperature) / (FARADAY * float(e.charge_number))
+    i0 = float(e.exchange_current_density)
+    j = abs(applied_current_density(cfg, 0.0)) if cfg.electrode.control != "potentiostatic" else 0.0
+    resistance = rt_f / (i0 * math.sqrt(1.0 + (j / (2.0 * i0)) ** 2))
+    return resistance * float(cfg.materials.electrolyte.conductivity) / length_m
+
+
+def capillary_speed_ratio(cfg) -> float:
+    """Capillary over Faradaic front speed: (L_sigma kappa0 / R) / (V_m j / F), R = the smallest initial radius of
+    curvature (the smallest nucleus, else the interface width), j = the applied (or exchange) current density."""
+    e = cfg.electrochemistry
+    radii = [float(n.radius) for n in cfg.initial.nuclei]
+    width = 2.0 * math.sqrt(2.0 * float(e.gradient_coefficient) / float(e.barrier_height))
+    radius = min(radii) if radii else width
+    j = abs(applied_current_density(cfg, 0.0)) if cfg.electrode.control != "potentiostatic" else 0.0
+    j = max(j, float(e.exchange_current_density))
+    capillary = float(e.interface_mobility) * float(e.gradient_coefficient) / radius
+    faradaic = float(e.metal_molar_volume) * j / FARADAY
+    return capillary / faradaic

@@ -1,0 +1,203 @@
+"""The virtual critical-current-density (CCD) test: `fem-dendrite ccd [CONFIG] --members N --out DIR`.
+
+Each member is one microstructure realisation (mesh.seed = seed0 + i) run through the sweep runner (concurrent,
+resumable, see fem_dendrite.studies) with config overrides only: electrode.control = "ramp", electrode.direction =
+"plating", electrode.current_density = 0 (the ramp starts at zero) and electrode.current_ramp_rate = the ramp
+(default 1 mA cm^-2 h^-1 = 2.78e-3 A m^-2 s^-1, as Lowack 2025; `--ramp` for quicker runs, stated in the report),
+time.stop_at_short_circuit = true. The formulation is the config's own (its default, whatever it is).
+
+Critical current density j_c of a member: the applied current density j(t) = j_0 + rate t at the first of
+- short circuit: the run's summary says "short_circuit" (metal connects the electrodes), at short_circuit_time_s;
+- cell-voltage collapse: |cell_voltage_V| (probes.csv) falls below COLLAPSE_FRACTION of its running maximum after
+  that maximum has exceeded COLLAPSE_FLOOR_V (a short through metal shunts the electrolyte, so the voltage under
+  galvanostatic control drops).
+A member without either by its end time is right-censored (j_c > j at its end) and left out of the Weibull fit
+(said in the report). Output: DIR/<member>/ (runs), DIR/sweep.json, DIR/ccd.json, DIR/ccd.csv (column
+``j_c (mA/cm^2)``, readable by `fem-dendrite weibull`), DIR/weibull.png and DIR/report.md.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+from fem_dendrite.errors import UserError
+from fem_dendrite.studies.results import config_value, member_config
+from fem_dendrite.studies.runner import RUNNER_ENV, read_summary, run_sweep
+from fem_dendrite.studies.spec import parse_spec
+
+LOWACK_RAMP_A_M2_S = 10.0 / 3600.0   # 1 mA cm^-2 h^-1 in A m^-2 s^-1 (Lowack 2025)
+COLLAPSE_FRACTION = 0.5               # |V| below half its running maximum: collapsed
+COLLAPSE_FLOOR_V = 1.0e-6             # ... once that maximum exceeds 1 uV (ignores round-off at the start)
+MA_CM2 = 10.0                         # 1 mA/cm^2 = 10 A/m^2
+MIN_FAILURES_FOR_FIT = 5
+EXPERIMENTS = (   # ../shared/MODEL.md "Experimental numbers", mA/cm^2
+    ("Lowack 2025 (NaSmSiO, 30 cells, 1 mA cm^-2 h^-1 ramp)", "mean 0.96; Weibull j_u 0.47, j_0 0.51, m 1.10"),
+    ("Gao 2024 (Na3Zr2Si2PO12, 25 C)", "0.3 (coin cell), 0.6 (imaging cell)"),
+    ("Liu 2024 (NZSP / NZSP:NLP)", "14 / 22"),
+)
+
+
+def ccd_spec(base: str | None, members: int, *, seed0: int = 0, ramp_A_m2_s: float = LOWACK_RAMP_A_M2_S,
+             jobs: int = 1, overrides: dict | None = None):
+    """The sweep spec of a CCD ensemble (a grid over mesh.seed)."""
+    if members < 1:
+        raise UserError(f"--members: expected an integer >= 1, got {members}")
+    if not ramp_A_m2_s > 0:
+        raise UserError(f"--ramp: expected a ramp rate > 0 (A m^-2 s^-1), got {ramp_A_m2_s}")
+    common = {"electrode.control": "ramp", "electrode.direction": "plating", "electrode.current_density": 0.0,
+              "electrode.current_ramp_rate": float(ramp_A_m2_s), "time.stop_at_short_circuit": True}
+    common.update(overrides or {})
+    sweep = {"name": "ccd", "description": f"virtual CCD test: {members} microstructures (mesh.seed), current ramp "
+                                           f"{ramp_A_m2_s:.4g} A m^-2 s^-1", "jobs": jobs, "set": common}
+    if base:
+        sweep["base"] = str(Path(base).resolve()) if Path(base).exists() else base
+    return parse_spec({"sweep": sweep, "grid": {"mesh.seed": [seed0 + i for i in range(members)]}},
+                      source="<ccd>", default_name="ccd")
+
+
+def _probe_rows(member_dir: Path) -> list[dict]:
+    try:
+        with open(member_dir / "probes.csv", newline="") as fh:
+            return list(csv.DictReader(line for line in fh if not line.startswith("#")))
+    except OSError:
+        return []
+
+
+def member_critical_current(member_dir: str | Path) -> dict:
+    """{"j_c_A_m2", "criterion", "time_s", "censored"} of one member (see the module docstring)."""
+    member_dir = Path(member_dir)
+    summary = read_summary(member_dir) or {}
+    cfg = member_config(member_dir)
+    j0 = float(config_value(cfg, "electrode.current_density") or 0.0)
+    rate = float(config_value(cfg, "electrode.current_ramp_rate") or 0.0)
+    applied = lambda t: j0 + rate * t  # noqa: E731
+    if summary.get("short_circuit") and summary.get("short_circuit_time_s") is not None:
+        t = float(summary["short_circuit_time_s"])
+        return {"j_c_A_m2": applied(t), "criterion": "short circuit", "time_s": t, "censored": False}
+    peak = 0.0
+    for row in _probe_rows(member_dir):
+        try:
+            t, v = float(row["time_s"]), abs(float(row["cell_voltage_V"]))
+        except (KeyError, ValueError):
+            continue
+        if peak > COLLAPSE_FLOOR_V and v < COLLAPSE_FRACTION * peak:
+            return {"j_c_A_m2": applied(t), "criterion": "voltage collapse", "time_s": t, "censored": False}
+        peak = max(peak, v)
+    t_end = summary.get("t_end_s")
+    return {"j_c_A_m2": applied(float(t_end)) if t_end is not None else None, "criterion": "none by the end",
+            "time_s": t_end, "censored": True}
+
+
+def analyse_ensemble(out_dir: str | Path, record: dict, ramp_A_m2_s: float) -> Path:
+    """ccd.json, ccd.csv, weibull.png (when enough members failed) and report.md; returns the report's path."""
+    from fem_dendrite.lab import weibull
+
+    out_dir = Path(out_dir)
+    rows = []
+    for entry in record["members"]:
+        result = member_critical_current(out_dir / entry["dir"])
+        summary = read_summary(out_dir / entry["dir"]) or {}
+        rows.append({"member": entry["name"], "status": entry["status"], "seed": entry["values"].get("mesh.seed"),
+                     "wall_time_s": summary.get("wall_time_s"), **result})
+    failed = [r for r in rows if not r["censored"] and r["status"] == "completed" and r["j_c_A_m2"] is not None]
+    values = [r["j_c_A_m2"] / MA_CM2 for r in failed]
+    with open(out_dir / "ccd.csv", "w", newline="") as fh:
+        fh.write("member,j_c (mA/cm^2)\n")
+        fh.writelines(f"{r['member']},{r['j_c_A_m2'] / MA_CM2!r}\n" for r in failed)
+    fit, note = None, ""
+    distinct = len(set(values))
+    if len(values) >= MIN_FAILURES_FOR_FIT and distinct >= 3:
+        fit = weibull.analyse(values, "mA/cm^2", bootstrap=499, seed=0)
+        weibull.plot(values, fit, out_dir / "weibull.png")
+    else:
+        note = (f"no Weibull fit: {len(values)} member(s) with a j_c ({distinct} distinct); "
+                f"a shifted Weibull fit needs at least {MIN_FAILURES_FOR_FIT}")
+    data = {"ramp_A_m2_s": ramp_A_m2_s, "members": rows, "weibull": fit.summary() if fit else None, "note": note}
+    (out_dir / "ccd.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    return write_report(out_dir, data)
+
+
+def write_report(out_dir: Path, data: dict) -> Path:
+    from fem_dendrite.studies.report import markdown_table
+
+    ramp = data["ramp_A_m2_s"]
+    walls = [r["wall_time_s"] for r in data["members"] if isinstance(r["wall_time_s"], (int, float))]
+    lines = ["# Virtual CCD test", "",
+             f"- members: {len(data['members'])} microstructures (mesh.seed); current ramp {ramp:.4g} A m^-2 s^-1 "
+             f"= {ramp / MA_CM2 * 3600:.4g} mA cm^-2 h^-1"
+             + (" (Lowack 2025's ramp)" if abs(ramp - LOWACK_RAMP_A_M2_S) < 1e-9 else
+                " (not Lowack 2025's 1 mA cm^-2 h^-1: a faster ramp for a quick run)"),
+             f"- wall time: sum {sum(walls):.1f} s, max {max(walls) if walls else 0:.1f} s over {len(walls)} "
+             "member(s) (summary wall_time_s)" if walls else "- wall time: n/a",
+             f"- j_c criterion: short circuit (summary) or cell-voltage collapse below {COLLAPSE_FRACTION:.0%} of "
+             "its running maximum (probes.csv); members with neither are right-censored and left out of the fit",
+             "", "## Members", ""]
+    def j_text(r):
+        if r["j_c_A_m2"] is None:
+            return None
+        return f"{'> ' if r['censored'] else ''}{r['j_c_A_m2'] / MA_CM2:.4g}"
+
+    table = [[r["member"], r["status"], r["criterion"], j_text(r), r["time_s"]] for r in data["members"]]
+    lines += [markdown_table(["member", "status", "criterion", "j_c (mA/cm^2)", "t (s)"], table), ""]
+    lines += ["## Weibull fit (fem-dendrite weibull, Lowack 2025 eq. 7)", ""]
+    w = data["weibull"]
+    if w:
+        ci = lambda key: f"[{w[key + '_ci'][0]:.3g}, {w[key + '_ci'][1]:.3g}]"  # noqa: E731
+        lines += [f"n = {w['n']}; j_u = {w['threshold']:.4g} {ci('threshold')}, j_0 = {w['scale']:.4g} "
+                  f"{ci('scale')} mA/cm^2, m = {w['shape']:.4g} {ci('shape')} (95 % CIs, {w['interval_method']}); "
+                  f"mean {w['mean']:.4g}; KS p = {w['ks_pvalue']:.3f} ({w['ks_pvalue_method']}).", "",
+                  "![Weibull](weibull.png)", ""]
+    else:
+        lines += [data["note"] + ".", ""]
+    lines += ["## Experimental CCDs (../shared/MODEL.md)", "",
+              markdown_table(["source", "CCD (mA/cm^2)"], list(EXPERIMENTS)), "",
+              "What this can and cannot say: each member is a micrometre-sized patch of electrolyte next to the "
+              "plating electrode, not a millimetre-thick cell, and its short circuit is metal crossing that patch. "
+              "The j_c here is the current density at which the modelled microstructure lets metal through this "
+              "patch at this ramp; its scatter over microstructures is what the Weibull fit describes. A cell-level "
+              "CCD also depends on the electrode interface, voids, stack pressure and the cell's thickness, which "
+              "the model does not contain, so the numbers are compared with the experiments above as orders of "
+              "magnitude and spreads, not as predictions.", ""]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def run_ccd_cli(args) -> int:
+    """`fem-dendrite ccd`: 0 when every member completed, 1 otherwise."""
+    import tomllib
+
+    overrides = {}
+    for assignment in args.overrides or ():
+        if "=" not in assignment:
+            raise UserError(f"--set expects SECTION.KEY=VALUE, got {assignment!r}")
+        key, text = assignment.split("=", 1)
+        try:
+            overrides[key.strip()] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            overrides[key.strip()] = text.strip()
+    jobs = args.jobs if args.jobs is not None else 1
+    if jobs < 1:
+        raise UserError(f"--jobs: expected an integer >= 1, got {jobs}")
+    spec = ccd_spec(args.config, args.members, seed0=args.seed0, ramp_A_m2_s=args.ramp, jobs=jobs,
+                    overrides=overrides)
+    runner = os.environ.get(RUNNER_ENV) or None
+    if runner is None:
+        from fem_dendrite.studies.spec import validate_members
+
+        validate_members(spec)
+    try:
+        record = run_sweep(spec, args.out, jobs=jobs, runner_command=runner)
+    except KeyboardInterrupt:
+        sweep_file = Path(args.out) / "sweep.json"
+        if sweep_file.exists():   # the report of what is done so far (as `sweep` does)
+            analyse_ensemble(args.out, json.loads(sweep_file.read_text()), args.ramp)
+        raise
+    report = analyse_ensemble(args.out, record, args.ramp)
+    bad = [m for m in record["members"] if m["status"] != "completed"]
+    print(f"fem-dendrite ccd: {len(record['members']) - len(bad)}/{len(record['members'])} members completed; "
+          f"report: {report}", flush=True)
+    return 1 if bad else 0
+
