@@ -47,23 +47,25 @@ def coarse_overrides(cfg) -> list[str]:
 
 def compile_forms(config_path, overrides=None, comm=MPI.COMM_WORLD) -> dict:
     """One coarse step of the run `config_path` on rank 0 alone (COMM_SELF); returns {cache_dir, new_kernels,
-    status} on every rank."""
+    steps} on every rank. Collective."""
     from fem_dendrite import config, simulation
+    from fem_dendrite.parallel import rank_zero_section
 
     cfg = config.load(config_path, overrides)  # every rank checks the input (one-line errors)
     result = None
-    if comm.rank == 0:
-        try:
-            coarse = config.load(config_path, list(overrides or []) + coarse_overrides(cfg))
-            cache = jit_cache_dir()
-            before = _cache_files(cache)
-            with tempfile.TemporaryDirectory(prefix="fem-dendrite-compile-") as scratch:
-                summary = simulation.run(coarse, Path(scratch) / "run", comm=MPI.COMM_SELF, max_steps=1,
-                                         quiet=True)
-            result = {"cache_dir": str(cache), "new_kernels": _cache_files(cache) - before,
-                      "steps": summary["steps"]}
-        except UserError as err:  # every rank leaves with the same one-line error
-            result = {"error": str(err)}
+    with rank_zero_section(comm) as root:  # no PETSc object of COMM_WORLD can be collected on rank 0 alone here
+        if root:
+            try:
+                coarse = config.load(config_path, list(overrides or []) + coarse_overrides(cfg))
+                cache = jit_cache_dir()
+                before = _cache_files(cache)
+                with tempfile.TemporaryDirectory(prefix="fem-dendrite-compile-") as scratch:
+                    summary = simulation.run(coarse, Path(scratch) / "run", comm=MPI.COMM_SELF, max_steps=1,
+                                             quiet=True)
+                result = {"cache_dir": str(cache), "new_kernels": _cache_files(cache) - before,
+                          "steps": summary["steps"]}
+            except UserError as err:  # every rank leaves with the same one-line error
+                result = {"error": str(err)}
     result = comm.bcast(result, root=0)
     if "error" in result:
         raise UserError(result["error"])

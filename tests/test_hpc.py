@@ -108,3 +108,11 @@ def test_member_runs_on_all_ranks(tmp_path):
     spec = studies.load_spec(root / "spec.toml")
     summary = hpc.run_member(spec, root / "sweep", "0", comm, quiet=True)
     assert summary["status"] == "completed" and summary["ranks"] == comm.size and summary["steps"] == 2
+
+
+@pytest.mark.mpi
+def test_compile_under_mpiexec_answers_on_every_rank():
+    """compile is collective: rank 0 compiles (a one-rank run) while the others wait; all get the same answer."""
+    comm = MPI.COMM_WORLD
+    results = comm.allgather(hpc.compile_forms(None, TINY, comm))
+    assert all(r == results[0] for r in results) and results[0]["steps"] == 1
