@@ -142,6 +142,7 @@ class MechanicsConfig:
     freeze_phase: bool = _p()
     eigenstrain_reference: str = _p(choices=("initial", "pristine"))
     displacement_degree: int = _p(choices=(1, 2))
+    coupling: str = _p(choices=("monolithic", "staggered"))
     volume_expansion: Quantity = _q("1", "nonnegative", bounds=(0.0, 1.0, "a relative volume change (Na: 0.05)"))
     stack_pressure: Quantity = _q("Pa", "nonnegative", bounds=(0.0, 1.0e9, "beyond the electrolyte's strength"))
 
@@ -442,6 +443,9 @@ def _validate_cross(cfg: Config) -> None:
     if cfg.time.min_step_s > cfg.time.max_step_s:
         raise UserError("time.min_step_s: must not exceed time.max_step_s")
     e = cfg.electrochemistry
+    if e.formulation == "gao2024" and cfg.mechanics.coupling == "staggered":
+        raise UserError("mechanics.coupling: \"staggered\" needs electrochemistry.formulation = \"faradaic\" (in "
+                        "gao2024 the stress drives eq. 1 directly; accepted there: \"monolithic\")")
     if e.formulation == "gao2024" and e.ion_transport == "site_limited":
         if e.metal_sink != "faradaic":
             raise UserError("electrochemistry.ion_transport: \"site_limited\" needs electrochemistry.metal_sink = "

@@ -291,6 +291,25 @@ class MechanicsCoupling:
         snes.setConvergenceTest(converged)
         self._snes_id = id(snes)
 
+    def equilibrium_solver(self, prefix: str) -> NonlinearProblem:
+        """A displacement-only SNES for the staggered coupling (eta held at its current value): Newton with a
+        backtracking line search (plain Newton can cycle on Na's plastic return map), the run's tolerances."""
+        options = self._initial_options()
+        options["snes_max_it"] = self.cfg.solver.max_iterations
+        return NonlinearProblem(self.residual(), self.u, bcs=self._bcs, petsc_options_prefix=prefix,
+                                petsc_options=options)
+
+    def solve_equilibrium(self, solver: NonlinearProblem) -> int:
+        """Equilibrium of u for the current eta with `solver` (equilibrium_solver); returns its Newton iterations.
+        Raises ConvergenceError if it does not converge (the time stepper then cuts dt; reject() restores u)."""
+        solver.solve()
+        snes = solver.solver
+        finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
+        if snes.getConvergedReason() <= 0 or not finite:
+            raise ConvergenceError(f"mechanics: the equilibrium did not converge (SNES reason "
+                                   f"{snes.getConvergedReason()}, {snes.getIterationNumber()} iterations)")
+        return snes.getIterationNumber()
+
     def _initial_options(self) -> dict:
         s = self.cfg.solver
         opts = {k: v for k, v in s.petsc.items() if not k.startswith(("snes_", "pc_fieldsplit", "fieldsplit_"))}

@@ -29,12 +29,14 @@ from petsc4py import PETSc
 from fem_dendrite import materials
 from fem_dendrite.errors import ConvergenceError
 from fem_dendrite.mesh import FACET_TAGS
+from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import faradaic as fd
 from fem_dendrite.problem import CoupledProblem, applied_current_density, plating_potential
 from fem_dendrite.scaling import FARADAY, GAS_CONSTANT
 
 #: electrolyte conductivity inside the metal, relative to the grains' (harmonic extension of phi, no current)
 CONDUCTIVITY_FLOOR = 1.0e-6
+MECHANICS_PREFIX = "fem_dendrite_mechanics_"
 
 
 class _BorderedSolve:
@@ -122,7 +124,11 @@ class FaradaicProblem(CoupledProblem):
         freeze = mechanics is not None and cfg.mechanics.freeze_phase
         hydrostatic = None
         reaction_measure = self.dx
-        if mechanics is not None:
+        staggered = mechanics is not None and cfg.mechanics.coupling == "staggered"
+        if staggered:
+            # the last accepted stress (cell averages over the history's quadrature points): explicit in time
+            hydrostatic = mechanics.cell_fields()["hydrostatic_stress"]
+        elif mechanics is not None:
             from fem_dendrite.physics import mechanics as mech
             hydrostatic = mech.hydrostatic_stress(mechanics.sigma)
             reaction_measure = mechanics.dx  # the stress lives on the history's quadrature rule
@@ -146,7 +152,7 @@ class FaradaicProblem(CoupledProblem):
         self._balance_residuals = {"phi": (F_phi, s)}
         self.residuals = [F_eta, F_phi]
         self.unknowns = [self.eta, self.phi]
-        if mechanics is not None:
+        if mechanics is not None and not staggered:
             self.residuals.append(mechanics.residual())
             self.unknowns.append(mechanics.u)
 
@@ -161,7 +167,7 @@ class FaradaicProblem(CoupledProblem):
                                               regularisation=0.01 / self.interface_length())
             sens = [_nonempty(ufl.derivative(F_eta_v, v_fn, one), self.spaces["eta"], self.dx),
                     _nonempty(None, self.spaces["phi"], self.dx)]
-            if mechanics is not None:
+            if self.mechanics_in_newton:
                 sens.append(_nonempty(None, mechanics.V, self.dx))
             self._sensitivity_forms = [fem.form(f) for f in sens]
             current = self.plating_source * self.dx
@@ -180,6 +186,10 @@ class FaradaicProblem(CoupledProblem):
 
     def _build_solver(self) -> None:
         super()._build_solver()
+        self.mechanics_iterations = 0
+        self._mechanics_solver = None
+        if self.mechanics is not None and not self.mechanics_in_newton:
+            self._mechanics_solver = self.mechanics.equilibrium_solver(MECHANICS_PREFIX)
         if not self.galvanostatic:
             return
         snes = self.nonlinear.solver
@@ -219,6 +229,14 @@ class FaradaicProblem(CoupledProblem):
             self._current_form = form = fem.form(self.plating_source * self.dx)
         return self.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
 
+    def _exchange_total(self) -> float:
+        """i0 x the plating electrode's measure (scaled): the current scale of the constraint at zero current."""
+        if getattr(self, "_exchange_total_value", None) is None:
+            i0 = float(self.cfg.electrochemistry.exchange_current_density) / self.scales.current_density
+            area = fem.form(fem.Constant(self.mesh, PETSc.ScalarType(i0)) * self.ds(FACET_TAGS["plating"]))
+            self._exchange_total_value = self.comm.allreduce(fem.assemble_scalar(area), op=MPI.SUM)
+        return self._exchange_total_value
+
     def _applied_total(self) -> float:
         return self.comm.allreduce(fem.assemble_scalar(self._applied_form), op=MPI.SUM)
 
@@ -246,7 +264,17 @@ class FaradaicProblem(CoupledProblem):
 
     # -- one step ----------------------------------------------------------------------------------------------------
     def solve(self) -> tuple[int, int]:
-        """Newton on (x, V_s); under galvanostatic control the current constraint must hold to rtol as well."""
+        """Newton on (x, V_s), then (staggered coupling) the mechanical equilibrium with the new eta.
+
+        Returns the coupled Newton's (iterations, linear iterations); the displacement solve's iterations add up in
+        `mechanics_iterations`. Raises ConvergenceError when either does not converge.
+        """
+        its, lin = self._solve_electrochemistry()
+        if self._mechanics_solver is not None:
+            self.mechanics_iterations += self.mechanics.solve_equilibrium(self._mechanics_solver)
+        return its, lin
+
+    def _solve_electrochemistry(self) -> tuple[int, int]:
         if not self.galvanostatic:
             return super().solve()
         its = lin = 0
@@ -255,7 +283,7 @@ class FaradaicProblem(CoupledProblem):
             its, lin = its + a, lin + b
             applied = self._applied_total()
             mismatch = abs(self.total_current() - applied)
-            if mismatch <= max(1.0e-8 * abs(applied), 1.0e-12):
+            if mismatch <= 1.0e-8 * max(abs(applied), self._exchange_total()):
                 return its, lin
         raise ConvergenceError(f"SNES: the current constraint did not converge (|I - I_app| = {mismatch:.3e})")
 
@@ -321,6 +349,7 @@ class FaradaicProblem(CoupledProblem):
     def close(self) -> None:
         """CoupledProblem.close plus the bordered solve's KSPs and vectors (collective, idempotent)."""
         super().close()
+        destroy_nonlinear_problem(getattr(self, "_mechanics_solver", None))
         for name in ("_outer_ksp", "_inner_ksp", "_sens_vec", "_grad_vec"):
             obj = getattr(self, name, None)
             if obj is not None:

@@ -20,7 +20,8 @@ from mpi4py import MPI
 from fem_dendrite.parallel import rank_zero_section
 
 PROBE_COLUMNS = ["time_s", "dt_s", "metal_measure", "na_ion_amount_mol", "counter_ion_flux_mol_s",
-                 "plating_current_A", "mean_current_density_A_m2", "cell_voltage_V"]
+                 "plating_current_A", "mean_current_density_A_m2", "cell_voltage_V", "faradaic_current_A",
+                 "metal_potential_V"]
 
 
 @contextlib.contextmanager
@@ -204,7 +205,7 @@ class ProbeLog:
         with open(self.path, "w", newline="") as fh:
             fh.write(f"# fem-dendrite probes; amounts, currents and measures are {unit}: metal_measure m^{dim}, "
                      f"na_ion_amount_mol mol{'/m' if dim == 2 else ''}, counter_ion_flux_mol_s "
-                     f"mol/s{'/m' if dim == 2 else ''}, plating_current_A A{'/m' if dim == 2 else ''}\n")
+                     f"mol/s{'/m' if dim == 2 else ''}, plating_current_A and faradaic_current_A A{'/m' if dim == 2 else ''}\n")
             writer = csv.writer(fh)
             writer.writerow(header)
             writer.writerows(rows)

@@ -139,7 +139,7 @@ class CoupledProblem:
         self.mechanics = mechanics
         self._build_forms()
         self.bcs = self._boundary_conditions()
-        if mechanics is not None:
+        if self.mechanics_in_newton:
             self.bcs += mechanics.boundary_conditions()
         self._build_solver()
         self._flux_forms = None
@@ -202,8 +202,13 @@ class CoupledProblem:
         options.setdefault("snes_error_if_not_converged", False)
         self.nonlinear = NonlinearProblem(self.residuals, self.unknowns, bcs=self.bcs,
                                           petsc_options_prefix=SNES_PREFIX, petsc_options=options)
-        if self.mechanics is not None:  # its convergence test also checks the displacement block on its own
+        if self.mechanics_in_newton:  # its convergence test also checks the displacement block on its own
             self.mechanics.configure_solver()
+
+    @property
+    def mechanics_in_newton(self) -> bool:
+        """The displacement is a block of this Newton (monolithic coupling)."""
+        return self.mechanics is not None and any(u is self.mechanics.u for u in self.unknowns)
 
     # -- teardown --------------------------------------------------------------------------------------------------
     def close(self) -> None:

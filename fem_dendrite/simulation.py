@@ -168,8 +168,11 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     log = io.ProbeLog(out / "probes.csv", comm, dim, point_columns,
                       resume_time_s=state["t_s"] if checkpoint is not None else None)
     writer = io.FieldWriter(out, outputs, state["segment"], gb_segments)
+    solved = list(problem.unknowns)
+    if problem.mechanics is not None and not problem.mechanics_in_newton:  # staggered: solved on its own
+        solved.append(problem.mechanics.u)
     n_dofs = sum(f.function_space.dofmap.index_map.size_global * f.function_space.dofmap.index_map_bs
-                 for f in problem.unknowns)
+                 for f in solved)
     A_plating = problem.integrals()["plating_measure"] * scales.length ** (dim - 1)
 
     def record(dt_s: float, integrals: dict) -> None:
@@ -395,5 +398,8 @@ def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plati
         "capillary_to_faradaic_speed": (regime or {}).get("capillary_to_faradaic_speed"),
         "metal_potential_V": problem.cell_voltage() * scales.potential,
         "gb_lead_m": gb_lead_m(problem, scales),
+        # staggered coupling: Newton iterations of the displacement solves (this segment of the run), apart from
+        # the coupled Newton's newton_iterations
+        "mechanics_newton_iterations": getattr(problem, "mechanics_iterations", None),
     })
     return summary

@@ -95,3 +95,76 @@ def test_too_few_failures_no_fit(tmp_path, fake_runner):
     data = json.loads((out / "ccd.json").read_text())
     assert data["weibull"] is None and "no Weibull fit" in data["note"]
     assert "no Weibull fit" in (out / "report.md").read_text()
+
+
+def test_short_circuit_time_interpolated_in_the_step(tmp_path):
+    """Snapshots of the two ends of the short-circuit step with eta linear in time at each vertex: the crossing time
+    of 1/2 is recovered exactly on the vertex beyond L - 2 l0 that crosses first; vertices short of that depth do not
+    count; snapshots that are not the two ends of the last step give None (j_c then resolved to the step)."""
+    import numpy as np
+
+    kappa, barrier, length = 6.48e-9, 3.6e6, 1.0e-6
+    depth = length - 2.0 * np.sqrt(kappa / (2.0 * barrier))   # 0.94 um
+    cfg = {"mesh": {"size_m": [length, length]},
+           "electrochemistry": {"gradient_coefficient": {"value": kappa}, "barrier_height": {"value": barrier}}}
+    t_a, t_b = 10.0, 10.5
+    x = np.array([0.5e-6, 0.95e-6, 0.97e-6, 1.0e-6])
+    eta_a = np.array([0.9, 0.30, 0.40, 0.1])
+    eta_b = np.array([1.0, 0.70, 0.55, 0.2])   # crossings at theta = 0.5 and 2/3: the first is 0.5
+    snaps = tmp_path / "snapshots"
+    snaps.mkdir()
+    coords = np.zeros((2, 3, 3))
+    coords[:, :2, 0] = x.reshape(2, 2)
+    for index, (t, eta) in enumerate(((t_a, eta_a), (t_b, eta_b), (t_b, eta_b))):   # the last output repeats
+        pad = np.concatenate([eta.reshape(2, 2), np.zeros((2, 1))], axis=1)
+        np.savez(snaps / f"snap_{index:05d}.npz", time_s=t, coords=coords, point_eta=pad)
+    (tmp_path / "probes.csv").write_text(f"# c\ntime_s,dt_s\n{t_a},0.5\n{t_b},{t_b - t_a}\n")
+    assert ccd.short_circuit_crossing_time(tmp_path, cfg, t_b) == pytest.approx(t_a + 0.5 * (t_b - t_a), rel=1e-14)
+    cfg_deeper = {**cfg, "mesh": {"size_m": [1.03e-6, 1.0e-6]}}   # depth 0.97 um: only the last-but-one vertex
+    assert ccd.short_circuit_crossing_time(tmp_path, cfg_deeper, t_b) == pytest.approx(t_a + (0.5 - 0.4) / 0.15 * 0.5)
+    (tmp_path / "probes.csv").write_text(f"# c\ntime_s,dt_s\n{t_a},0.5\n{t_b},0.25\n")   # not the same step
+    assert ccd.short_circuit_crossing_time(tmp_path, cfg, t_b) is None
+    assert depth < 0.95e-6
+
+
+def test_real_ensemble_faradaic_ramp(tmp_path):
+    """A real ensemble of two microstructures (mesh.seed 0 and 1) of the bundled `ccd` case (Faradaic formulation,
+    ramp control, mechanics off) on a coarser mesh with a faster ramp, run by `fem-dendrite run` through the sweep
+    runner: both reach the short circuit (metal at the counter electrode), j_c is the ramp at that time, the Newton
+    enforced it as the Faradaic current, the metal formed is V_m/F x the charge, and, the Wagner number being >> 1
+    (kinetics-limited), the two microstructures give the same j_c within 2 %."""
+    out = tmp_path / "real"
+    rate = 30.0   # A m^-2 s^-1
+    coarse = ["--set", "mesh.cell_size_grain_m=1.0e-7", "--set", "mesh.cell_size_gb_m=6.0e-8",
+              "--set", "mesh.cell_size_fine_m=5.0e-8"]
+    assert cli.main(["ccd", "ccd", "--members", "2", "--out", str(out), "--ramp", str(rate), "--jobs", "2",
+                     *coarse]) == 0
+    data = json.loads((out / "ccd.json").read_text())
+    j_c = []
+    for row in data["members"]:
+        member = out / f"seed={row['seed']}"
+        summary = json.loads((member / "summary.json").read_text())
+        assert summary["formulation"] == "faradaic" and summary["short_circuit"]
+        assert row["criterion"] == "short circuit" and not row["censored"]
+        t_sc = summary["short_circuit_time_s"]
+        # interpolated within the step that found the short circuit (snapshots every step), j_c = ramp x t (from 0)
+        last = ccd._probe_rows(member)[-1]
+        assert row["time_resolution"] == "interpolated in the step" and row["step_end_time_s"] == t_sc
+        assert t_sc - float(last["dt_s"]) < row["time_s"] <= t_sc
+        assert row["j_c_A_m2"] == pytest.approx(rate * row["time_s"], rel=1e-12)
+        # the bordered Newton makes the Faradaic current the applied one: compared at 1e-6, well above the
+        # Newton's rtol 1e-8 and the probes' 10 printed digits
+        assert float(last["time_s"]) == pytest.approx(t_sc, rel=1e-9)
+        assert float(last["mean_current_density_A_m2"]) == pytest.approx(rate * t_sc, rel=1e-6)
+        # exact Faradaic formulation: metal formed = V_m/F x charge (per metre of depth), at the Newton's tolerance
+        assert abs(summary["faradaic_balance"]) < 1e-6
+        assert summary["metal_formed_m3"] == pytest.approx(2.375e-5 / 96485.33212 * summary["charge_passed_C"],
+                                                           rel=1e-6)
+        assert summary["wagner_number"] > 10.0
+        j_c.append(row["j_c_A_m2"])
+    assert abs(j_c[0] - j_c[1]) / min(j_c) < 0.02, j_c
+    lines = (out / "ccd.csv").read_text().splitlines()   # 2 values: too few for `fem-dendrite weibull` to read
+    assert lines[0] == "member,j_c (mA/cm^2)"
+    assert sorted(float(line.split(",")[1]) for line in lines[1:]) == pytest.approx(sorted(v / 10.0 for v in j_c))
+    report = (out / "report.md").read_text()
+    assert "no Weibull fit" in report and "faster ramp" in report

@@ -123,9 +123,11 @@ def test_flat_front_potentiostatic_current_solves_the_cell_equation():
 
 
 @pytest.mark.mpi
-def test_compressed_electrode_shifts_the_equilibrium_potential_by_vm_sigma_h_over_f():
+@pytest.mark.parametrize("coupling", ["staggered", "monolithic"])
+def test_compressed_electrode_shifts_the_equilibrium_potential_by_vm_sigma_h_over_f(coupling):
     pressure = 5.0e7
-    cfg, scales, problem = _problem(["mechanics.enabled=true", "electrode.control=\"galvanostatic\"",
+    cfg, scales, problem = _problem([f"mechanics.coupling=\"{coupling}\"", "mechanics.enabled=true",
+                                     "electrode.control=\"galvanostatic\"",
                                      "electrode.current_density.value=0", "mechanics.plasticity=false",
                                      f"mechanics.stack_pressure.value={pressure}",
                                      "electrochemistry.interface_mobility.value=1e-6"])

@@ -75,7 +75,12 @@ def member_critical_current(member_dir: str | Path) -> dict:
     applied = lambda t: j0 + rate * t  # noqa: E731
     if summary.get("short_circuit") and summary.get("short_circuit_time_s") is not None:
         t = float(summary["short_circuit_time_s"])
-        return {"j_c_A_m2": applied(t), "criterion": "short circuit", "time_s": t, "censored": False}
+        refined = short_circuit_crossing_time(member_dir, cfg, t)
+        if refined is None:   # the step that found it: j_c resolved to rate x that step
+            return {"j_c_A_m2": applied(t), "criterion": "short circuit", "time_s": t, "censored": False,
+                    "time_resolution": "step"}
+        return {"j_c_A_m2": applied(refined), "criterion": "short circuit", "time_s": refined, "censored": False,
+                "time_resolution": "interpolated in the step", "step_end_time_s": t}
     peak = 0.0
     for row in _probe_rows(member_dir):
         try:
@@ -90,6 +95,47 @@ def member_critical_current(member_dir: str | Path) -> dict:
             "time_s": t_end, "censored": True}
 
 
+def short_circuit_crossing_time(member_dir: Path, cfg: dict, t_step_s: float) -> float | None:
+    """The time within the step that found the short circuit at which the summary's criterion was met, or None.
+
+    The criterion (problem.short_circuit): some vertex with x >= L - 2 l0 (l0 = sqrt(kappa0 / (2 W)), the interface
+    length) has eta > 1/2. With eta linear in time over the step (backward Euler's own reading of the step) each such
+    vertex crosses 1/2 at t_a + theta (t_b - t_a), theta = (1/2 - eta_a) / (eta_b - eta_a); the criterion is met at
+    the smallest. Needs the snapshots of both ends of that step (output.interval_s below the step, as the bundled
+    `ccd` config sets); None otherwise (then j_c is resolved to the ramp x the step)."""
+    import numpy as np
+
+    snaps = sorted((member_dir / "snapshots").glob("snap_*.npz"))
+    size = config_value(cfg, "mesh.size_m")
+    kappa, barrier = (config_value(cfg, f"electrochemistry.{k}") for k in ("gradient_coefficient", "barrier_height"))
+    rows = _probe_rows(member_dir)
+    if len(snaps) < 2 or not size or not kappa or not barrier or len(rows) < 2:
+        return None
+    try:
+        b = np.load(snaps[-1])
+        t_b = float(b["time_s"])
+        for path in reversed(snaps[:-1]):   # the run's last output repeats the short-circuit step's snapshot
+            a = np.load(path)
+            t_a = float(a["time_s"])
+            if t_a < t_b:
+                break
+        dt_last = float(rows[-1]["dt_s"])
+        eta_a, eta_b, x = a["point_eta"].ravel(), b["point_eta"].ravel(), b["coords"][:, :, 0].ravel()
+    except (OSError, KeyError, ValueError):
+        return None
+    # the two snapshots must be the two ends of the last step (1e-9: times printed to 10 digits in probes.csv)
+    if abs(t_b - t_step_s) > 1e-9 * t_step_s or abs((t_b - t_a) - dt_last) > 1e-9 * max(t_b, 1.0) \
+            or eta_a.shape != eta_b.shape:
+        return None
+    depth = float(size[0]) - 2.0 * float(np.sqrt(float(kappa) / (2.0 * float(barrier))))
+    near = x >= depth * (1.0 - 1e-12)
+    crossed = near & (eta_b > 0.5) & (eta_a <= 0.5)
+    if not crossed.any() or (near & (eta_a > 0.5)).any():
+        return None
+    theta = (0.5 - eta_a[crossed]) / (eta_b[crossed] - eta_a[crossed])
+    return t_a + float(theta.min()) * (t_b - t_a)
+
+
 def analyse_ensemble(out_dir: str | Path, record: dict, ramp_A_m2_s: float) -> Path:
     """ccd.json, ccd.csv, weibull.png (when enough members failed) and report.md; returns the report's path."""
     from fem_dendrite.lab import weibull
@@ -99,8 +145,15 @@ def analyse_ensemble(out_dir: str | Path, record: dict, ramp_A_m2_s: float) -> P
     for entry in record["members"]:
         result = member_critical_current(out_dir / entry["dir"])
         summary = read_summary(out_dir / entry["dir"]) or {}
+        cfg = member_config(out_dir / entry["dir"])
+        size = config_value(cfg, "mesh.size_m")
         rows.append({"member": entry["name"], "status": entry["status"], "seed": entry["values"].get("mesh.seed"),
-                     "wall_time_s": summary.get("wall_time_s"), **result})
+                     "wall_time_s": summary.get("wall_time_s"), **result,
+                     "formulation": summary.get("formulation"), "wagner_number": summary.get("wagner_number"),
+                     "cell_length_m": float(size[0]) if size else None,
+                     # metal formed / plating-electrode measure: the thickness of a flat layer of the same metal
+                     "plated_thickness_m": _ratio(summary.get("metal_formed_m3"),
+                                                  summary.get("plating_electrode_measure"))})
     failed = [r for r in rows if not r["censored"] and r["status"] == "completed" and r["j_c_A_m2"] is not None]
     values = [r["j_c_A_m2"] / MA_CM2 for r in failed]
     with open(out_dir / "ccd.csv", "w", newline="") as fh:
@@ -137,10 +190,19 @@ def write_report(out_dir: Path, data: dict) -> Path:
     def j_text(r):
         if r["j_c_A_m2"] is None:
             return None
-        return f"{'> ' if r['censored'] else ''}{r['j_c_A_m2'] / MA_CM2:.4g}"
+        return f"{'> ' if r['censored'] else ''}{r['j_c_A_m2'] / MA_CM2:.5g}"
 
-    table = [[r["member"], r["status"], r["criterion"], j_text(r), r["time_s"]] for r in data["members"]]
-    lines += [markdown_table(["member", "status", "criterion", "j_c (mA/cm^2)", "t (s)"], table), ""]
+    def um(value):
+        return None if value is None else round(value * 1e6, 4)
+
+    table = [[r["member"], r["status"], r["criterion"], j_text(r), r["time_s"], um(r.get("plated_thickness_m")),
+              r.get("wall_time_s")] for r in data["members"]]
+    lines += [markdown_table(["member", "status", "criterion", "j_c (mA/cm^2)", "t (s)", "plated (um)", "wall (s)"],
+                             table), "",
+              "plated: metal formed / plating-electrode area, the thickness of a flat layer of the metal the member "
+              "formed by its end; close to the gap between the initial metal and the counter electrode, it says the "
+              "metal crossed as a (nearly) flat layer rather than as a thin dendrite.", ""]
+    lines += _regime_lines(data["members"])
     lines += ["## Weibull fit (fem-dendrite weibull, Lowack 2025 eq. 7)", ""]
     w = data["weibull"]
     if w:
@@ -149,20 +211,58 @@ def write_report(out_dir: Path, data: dict) -> Path:
                   f"{ci('scale')} mA/cm^2, m = {w['shape']:.4g} {ci('shape')} (95 % CIs, {w['interval_method']}); "
                   f"mean {w['mean']:.4g}; KS p = {w['ks_pvalue']:.3f} ({w['ks_pvalue_method']}).", "",
                   "![Weibull](weibull.png)", ""]
+        if w["shape"] > 100.0:
+            lines += [f"The shape m = {w['shape']:.3g} is at the fit's upper end: the j_c scatter is tiny against "
+                      "their size, and a shifted Weibull cannot tell its threshold from its scale (wide CIs). Read the "
+                      "mean and range above; the fit says only that the distribution is narrow.", ""]
     else:
         lines += [data["note"] + ".", ""]
     lines += ["## Experimental CCDs (../shared/MODEL.md)", "",
               markdown_table(["source", "CCD (mA/cm^2)"], list(EXPERIMENTS)), "",
-              "What this can and cannot say: each member is a micrometre-sized patch of electrolyte next to the "
-              "plating electrode, not a millimetre-thick cell, and its short circuit is metal crossing that patch. "
-              "The j_c here is the current density at which the modelled microstructure lets metal through this "
-              "patch at this ramp; its scatter over microstructures is what the Weibull fit describes. A cell-level "
-              "CCD also depends on the electrode interface, voids, stack pressure and the cell's thickness, which "
-              "the model does not contain, so the numbers are compared with the experiments above as orders of "
-              "magnitude and spreads, not as predictions.", ""]
+              _scope_text(data), ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _ratio(a, b) -> float | None:
+    return float(a) / float(b) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else None
+
+
+def _scope_text(data: dict) -> str:
+    """What the ensemble can and cannot say about a cell-level CCD (README "Virtual CCD test")."""
+    lengths = [r["cell_length_m"] for r in data["members"] if r.get("cell_length_m")]
+    size = f"a {max(lengths) * 1e6:.3g} um" if lengths else "a micrometre-sized"
+    return ("What this can and cannot say: each member is " + size + " patch of electrolyte next to the plating "
+            "electrode, not a 1-2 mm pellet (Lowack 2025, Gao 2024), and its short circuit is metal crossing that "
+            "patch. With exact Faradaic plating (metal formed = V_m/F x charge) the short circuit comes when the "
+            "charge passed, ramp x t^2 / 2, has built the metal that bridges the gap d, so j_c scales like "
+            "sqrt(2 ramp F d_eff / V_m): it grows with the ramp and with the gap, and the microstructure enters only "
+            "through how much of the charge goes into the leading protrusion (d_eff). The j_c here is therefore the "
+            "current density at which this patch bridges at this ramp, and its scatter over microstructures is "
+            "what the Weibull fit describes; it is not a cell-level CCD. A lab CCD also depends on voids and "
+            "contact loss at the electrode, stack pressure, the pellet's thickness and defects that the model does "
+            "not contain, so the numbers above are compared as orders of magnitude and spreads, not as "
+            "predictions.")
+
+
+def _regime_lines(rows: list[dict]) -> list[str]:
+    """The spread of j_c over the microstructures, read with the members' formulation and Wagner number."""
+    j = [r["j_c_A_m2"] for r in rows if not r["censored"] and r["j_c_A_m2"] is not None]
+    wa = [r["wagner_number"] for r in rows if isinstance(r.get("wagner_number"), (int, float))]
+    forms = sorted({str(r.get("formulation")) for r in rows if r.get("formulation")})
+    lines = [f"- formulation: {', '.join(forms) or 'n/a'}"]
+    if len(j) >= 2:
+        mean = sum(j) / len(j)
+        lines.append(f"- j_c over {len(j)} microstructures: mean {mean / MA_CM2:.4g} mA/cm^2, range "
+                     f"{min(j) / MA_CM2:.4g}-{max(j) / MA_CM2:.4g} (spread (max - min)/mean = "
+                     f"{(max(j) - min(j)) / mean:.2%})")
+    if wa:
+        lines.append(f"- Wagner number sigma R_ct,eff / L at the start: {min(wa):.3g}-{max(wa):.3g}"
+                     + (" (>> 1: kinetics-limited; the interface resistance, not the ionic paths through grains "
+                        "and GBs, sets the current distribution, so the microstructure can barely change j_c)"
+                        if min(wa) > 10.0 else " (<~ 1: the ionic paths can focus the current)"))
+    return lines + [""]
 
 
 def run_ccd_cli(args) -> int:
