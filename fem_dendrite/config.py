@@ -443,7 +443,7 @@ def _validate_cross(cfg: Config) -> None:
     if cfg.time.min_step_s > cfg.time.max_step_s:
         raise UserError("time.min_step_s: must not exceed time.max_step_s")
     e = cfg.electrochemistry
-    if e.formulation == "gao2024" and cfg.mechanics.coupling == "staggered":
+    if e.formulation == "gao2024" and cfg.mechanics.enabled and cfg.mechanics.coupling == "staggered":
         raise UserError("mechanics.coupling: \"staggered\" needs electrochemistry.formulation = \"faradaic\" (in "
                         "gao2024 the stress drives eq. 1 directly; accepted there: \"monolithic\")")
     if e.formulation == "gao2024" and e.ion_transport == "site_limited":
