@@ -8,7 +8,7 @@ OUT ?= results/default
 NP ?= 2
 NOTEBOOKS ?= notebooks
 
-.PHONY: run test test-serial test-mpi demos notebooks venv clean
+.PHONY: run test test-serial test-mpi demos notebooks venv clean hpc-check
 
 venv: $(STAMP)
 
@@ -41,6 +41,10 @@ notebooks: $(STAMP)
 	for d in demos/*.py; do nb=$(CURDIR)/$(NOTEBOOKS)/$$(basename $$d .py).ipynb; echo "== notebook $$nb"; \
 	  $(BIN)/jupytext -q --to ipynb --set-kernel python3 --output $$nb $$d || exit 1; \
 	  (cd demos && ../$(BIN)/jupyter-execute --inplace $$nb) || exit 1; done
+
+## Real SLURM check of hpc/*.sbatch (root; installs slurm-wlm + munge if missing; ~5 min; not part of `make test`).
+hpc-check: $(STAMP)
+	bash hpc/selftest.sh
 
 clean:
 	rm -rf $(VENV) results $(NOTEBOOKS)

@@ -1,4 +1,5 @@
-"""Command line: `fem-dendrite mesh | mesh-info | run | render | config show | sweep | ccd | conductivity | weibull`.
+"""Command line: `fem-dendrite mesh | mesh-info | run | render | config show | sweep | ccd | conductivity | weibull
+| compile`.
 
 Bad input ends with one line on stderr naming the problem (exit code 2), never a traceback.
 """
@@ -66,6 +67,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",
                    help="override one config entry (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (one line per accepted step, or a bar on a terminal) and no closing line")
 
     p = sub.add_parser("render", help="write PNG panels of a run folder (pyvista, off-screen)")
     p.add_argument("run_dir")
@@ -81,6 +84,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="sweep folder")
     p.add_argument("--jobs", type=int, default=None, help="members run at once (default: from the spec)")
     p.add_argument("--paper-scale", action="store_true", help="use the resolution of a cluster run")
+    p.add_argument("--member", metavar="K", default=None,
+                   help="run only member K (index from 0 or name) in this process, e.g. one SLURM array task")
+    p.add_argument("--report-only", action="store_true",
+                   help="assemble sweep.json from the member folders and write the report (after array tasks)")
+    p.add_argument("--quiet", action="store_true", help="with --member: no per-step progress lines")
+
+    p = sub.add_parser("compile", help="fill the JIT cache with every form a run of CONFIG uses (one rank)")
+    p.add_argument("config", nargs="?", default=None, help="TOML file or bundled name (default: the default case)")
+    p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE")
 
     p = sub.add_parser("ccd", help="virtual critical-current-density test: an ensemble of microstructures under a "
                                    "current ramp until short circuit, with the Weibull statistics of j_c")
@@ -152,7 +164,7 @@ def _cmd_run(args) -> int:
     from fem_dendrite import config, simulation
 
     cfg = config.load(args.config, args.overrides)
-    summary = simulation.run(cfg, args.out, resume=args.resume)
+    summary = simulation.run(cfg, args.out, resume=args.resume, quiet=args.quiet)
     return 0 if summary["status"] == "completed" else 1
 
 
@@ -173,9 +185,22 @@ def _cmd_config(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from fem_dendrite import studies
+    from fem_dendrite import hpc, studies
 
-    return studies.run_sweep_cli(args)
+    code = hpc.sweep_cli(args)  # --member K / --report-only (batch array jobs)
+    return studies.run_sweep_cli(args) if code is None else code
+
+
+def _cmd_compile(args) -> int:
+    from mpi4py import MPI
+
+    from fem_dendrite import hpc
+
+    result = hpc.compile_forms(args.config, args.overrides)
+    if MPI.COMM_WORLD.rank == 0:
+        print(f"fem-dendrite compile: {result['new_kernels']} new kernels in {result['cache_dir']} "
+              f"(coarse run of {result['steps']} step(s))", flush=True)
+    return 0
 
 
 def _cmd_ccd(args) -> int:
@@ -211,6 +236,7 @@ _HANDLERS = {
     "render": _cmd_render,
     "config": _cmd_config,
     "sweep": _cmd_sweep,
+    "compile": _cmd_compile,
     "ccd": _cmd_ccd,
     "conductivity": _cmd_conductivity,
     "weibull": _cmd_weibull,

@@ -1,5 +1,7 @@
 """PNG panels of a run folder with pyvista, off-screen: eta with the grain boundaries drawn over it, c, phi, |i|
-(the layout of Gao 2024 Figs. 5 and 7), from the last snapshot (snapshots/snap_*.npz)."""
+(the layout of Gao 2024 Figs. 5 and 7), from the last snapshot (snapshots/snap_*.npz). 3D runs: the panels show
+the mid-height slice, and pictures/view3d.png the metal surface (eta = 0.5) clipped at the mid-plane y = LY/2
+over a slice of the potential in that plane."""
 from __future__ import annotations
 
 import re
@@ -83,7 +85,45 @@ def render_run(run_dir, snapshot: int = -1) -> list[Path]:
     plotter.screenshot(str(path))
     plotter.close()
     written.append(path)
+    if snap["coords"].shape[1] == 4:
+        written.append(render_3d(snap, out / "view3d.png"))
     return written
+
+
+def metal_surface_3d(snap: dict, clip: bool = True):
+    """The eta = 0.5 surface of a 3D snapshot (pyvista PolyData, m), without its half y > LY/2 when `clip`."""
+    grid = to_grid(snap).clean()  # merge the points repeated per cell so that the contour is one surface
+    surface = grid.contour([0.5], scalars="point_eta")
+    if clip and surface.n_points:
+        lo, hi = grid.bounds[2], grid.bounds[3]
+        surface = surface.clip(normal="y", origin=(0.0, 0.5 * (lo + hi), 0.0), invert=True)
+    return surface
+
+
+def render_3d(snap: dict, path) -> Path:
+    """view3d.png: the metal surface (eta = 0.5) cut open at y = LY/2, the potential on that plane, the box."""
+    import pyvista as pv
+
+    pv.OFF_SCREEN = True
+    grid = to_grid(snap).clean()
+    (x0, x1, y0, y1, z0, z1) = grid.bounds
+    plane = grid.slice(normal="y", origin=(0.0, 0.5 * (y0 + y1), 0.0))
+    metal = metal_surface_3d(snap)
+    plotter = pv.Plotter(off_screen=True, window_size=(1000, 800))
+    plotter.add_mesh(plane, scalars="point_phi", cmap="coolwarm", scalar_bar_args={"title": "potential (V)"})
+    if metal.n_points:
+        plotter.add_mesh(metal, color="silver", smooth_shading=True, specular=0.4)
+    plotter.add_mesh(grid.outline(), color="black")
+    plotter.add_text(f"Na metal (eta = 0.5, cut at y = {0.5e6 * (y0 + y1):.2g} um) and the potential there\n"
+                     f"t = {float(snap['time_s']):.4g} s; plating electrode x = {x0 * 1e6:.2g} um", font_size=9)
+    plotter.add_axes(xlabel="x", ylabel="y", zlabel="z")
+    # from the y < LY/2 side (the metal half kept in front of the potential plane), above, the plating face left
+    plotter.camera_position = [(x0 + 0.9 * (x1 - x0), y0 - 1.9 * (y1 - y0), z0 + 1.5 * (z1 - z0)),
+                               (0.5 * (x0 + x1), 0.5 * (y0 + y1), 0.5 * (z0 + z1)), (0.0, 0.0, 1.0)]
+    path = Path(path)
+    plotter.screenshot(str(path))
+    plotter.close()
+    return path
 
 
 # -- sweeps: one column per member (Gao 2024 Figs. 5 and 7) and probe histories (Figs. 6 and 8) ----------------------

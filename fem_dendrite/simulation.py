@@ -19,6 +19,7 @@ from fem_dendrite import io
 from fem_dendrite.errors import UserError
 from fem_dendrite.formulations import build_problem
 from fem_dendrite.problem import Domain, reaction_dominance
+from fem_dendrite.progress import StepProgress
 from fem_dendrite.scaling import Scales
 from fem_dendrite.timestepping import AdaptiveStepper, StepSizeTooSmall
 
@@ -104,8 +105,11 @@ class _StopRequest:
         return False
 
 
-def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | None = None) -> dict:
-    """Run the simulation described by `cfg` into the folder `out`; returns the summary (also summary.json)."""
+def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | None = None,
+        quiet: bool = False) -> dict:
+    """Run the simulation described by `cfg` into the folder `out`; returns the summary (also summary.json).
+
+    Rank 0 reports every accepted step (fem_dendrite.progress) unless `quiet`."""
     wall_start = time.perf_counter()
     out = Path(out)
     if comm.rank == 0:
@@ -121,15 +125,18 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     problem = build_problem(cfg, domain, scales, mechanics=_build_mechanics(cfg, scales))
     with problem:  # its PETSc objects are destroyed here on every rank, also after an error (fem_dendrite.parallel)
         return _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start,
-                            max_steps)
+                            max_steps, quiet)
 
 
-def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start, max_steps):
+def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start, max_steps,
+                 quiet=False):
     """run()'s time loop and outputs on a built problem."""
     dim = problem.dim
     regime = regime_numbers(cfg, problem.domain.size[0] * scales.length)
     if comm.rank == 0:
-        print("fem-dendrite: " + ", ".join(f"{k} = {v:.3g}" for k, v in regime.items() if v is not None), flush=True)
+        if not quiet:  # --quiet keeps the notes (warnings) only
+            print("fem-dendrite: " + ", ".join(f"{k} = {v:.3g}" for k, v in regime.items() if v is not None),
+                  flush=True)
         for warning in regime_warnings(cfg, regime):
             print(f"fem-dendrite: note: {warning}", flush=True)
 
@@ -218,6 +225,7 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
 
     status, message = "completed", ""
     steps_this_run = 0
+    progress = StepProgress(comm, cfg.time.end_s, state["t_s"], quiet=quiet, wall_start=wall_start)
     with _StopRequest() as stop:
         while state["t_s"] < cfg.time.end_s * (1 - 1e-12):
             if state["step"] >= cfg.time.max_steps or (max_steps is not None and steps_this_run >= max_steps):
@@ -238,6 +246,9 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
             state["newton"] += result.newton_iterations + result.failed_newton_iterations
             state["linear"] += result.linear_iterations
             record(result.dt_s, integrals)
+            progress.step(state["step"], state["t_s"], result.dt_s,
+                          result.newton_iterations + result.failed_newton_iterations, result.linear_iterations,
+                          result.rejected, problem.dendrite_tip()[0] * scales.length)  # dendrite_tip: collective
             short = problem.short_circuit()
             if short and state["short_circuit_time_s"] is None:
                 state["short_circuit_time_s"] = state["t_s"]
@@ -256,11 +267,12 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     if state["output_index"] == 0 or status != "completed" or state["t_s"] < state["next_output_s"]:
         write_output()
     writer.close()
+    progress.close()
 
     summary = build_summary(problem, scales, state, status, message, n_dofs,
                             state["wall_before_s"] + time.perf_counter() - wall_start, A_plating, outputs, regime)
     io.write_json(out / "summary.json", summary, comm)
-    if comm.rank == 0:
+    if comm.rank == 0 and not quiet:
         print(f"fem-dendrite: {status} at t = {state['t_s']:.6g} s after {state['step']} steps"
               f"{': ' + message if message else ''}; results in {out}", flush=True)
     return summary

@@ -117,14 +117,27 @@ class Progress:
         self.stream.flush()
 
     def tick(self, states: Mapping[str, str]) -> None:
-        """Redraw the status line (elapsed time) about once a second on a terminal."""
+        """Redraw the status line (elapsed time, running members' progress) about once a second on a terminal;
+        otherwise a line with the running members' progress once a minute."""
         if self.tty and time.monotonic() - self._last_draw >= 1.0:
             self._draw(states)
             self.stream.flush()
+        elif not self.tty and time.monotonic() - self._last_draw >= 60.0 and (text := self._members(states)):
+            self.stream.write(f"[{self.status(states).split(': ', 1)[1]}] running: {text}\n")
+            self.stream.flush()
+            self._last_draw = time.monotonic()
+
+    def _members(self, states) -> str:
+        from fem_dendrite.progress import members_text  # each member's last progress line in its run.log
+
+        sweep_dir = getattr(self, "sweep_dir", None)
+        return members_text(sweep_dir, [n for n, s in states.items() if s == "running"]) if sweep_dir else ""
 
     def _draw(self, states) -> None:
         elapsed = int(time.monotonic() - self.start)
-        self.stream.write(f"\r\x1b[K{self.status(states)} ({elapsed // 60}m{elapsed % 60:02d}s)")
+        members = self._members(states)
+        self.stream.write(f"\r\x1b[K{self.status(states)} ({elapsed // 60}m{elapsed % 60:02d}s)"
+                          + (f"; {members}" if members else ""))
         self._last_draw = time.monotonic()
 
     def close(self, states: Mapping[str, str]) -> None:
@@ -232,6 +245,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, jobs: int | None = None,
         _write_json(out_dir / SWEEP_FILE, record)
 
     progress = Progress(spec.name, len(entries), stream)
+    progress.sweep_dir = out_dir  # member progress from their run.log
     skipped = sum(1 for s in states.values() if s == "completed")
     pending = [m for m in spec.members if states[m.name] == "pending"]
     running: dict[str, _Running] = {}
