@@ -502,6 +502,11 @@ def test_interrupted_coupled_run_resumes_to_the_uninterrupted_result(tmp_path):
     resumed = simulation.run(cfg, f"{root}/part", resume=True, comm=COMM)
     assert full["status"] == resumed["status"] == "completed" and full["steps"] == 5
     for key in RESUMED_NUMBERS:
+        if key in ("newton_iterations", "linear_iterations"):
+            # counts: a step ending just at the tolerance may take one more iteration when parallel MUMPS rounds
+            # differently (seen in CI: 35 vs 36)
+            assert abs(resumed[key] - full[key]) <= 2, key
+            continue
         assert resumed[key] == pytest.approx(full[key], rel=1e-6, abs=1e-300), key
     assert resumed["max_equivalent_plastic_strain"] > 0.0
     from fem_dendrite import io
