@@ -2,8 +2,8 @@
 (residual + Jacobian) and linear solve, from PETSc's event log; and the mechanics' share of the cost, from the same
 case run with the mechanics off and on (one PETSc log stage each).
 
-    .venv/bin/python benchmarks/default_case.py [--end 0.5] [--mechanics both|on|off]
-    .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/default_case.py [--end 0.5]
+    .venv/bin/python benchmarks/default_case.py [--end 20] [--mechanics both|on|off]
+    .venv/bin/mpiexec -n 2 .venv/bin/python benchmarks/default_case.py [--end 20]
 
 The mechanics adds two displacement unknowns per vertex (5 instead of 3 per vertex with P1), the return map at the
 quadrature points, and it shrinks the steps the plastic Newton accepts; the share is reported per Newton iteration
@@ -11,31 +11,20 @@ quadrature points, and it shrinks the steps the plastic Newton accepts; the shar
 the README ("Numerics").
 """
 import argparse
-import tempfile
-import time
 
 from mpi4py import MPI
 
 import fem_dendrite  # noqa: F401
 from petsc4py import PETSc
 
-from fem_dendrite import config, simulation
+from fem_dendrite import config
+from staged_run import staged_run
 
 
 def run_case(comm, end, mechanics: bool) -> dict:
     cfg = config.load(None, [f"time.end_s={end}", "output.interval_s=1000",
                              f"mechanics.enabled={'true' if mechanics else 'false'}"])
-    out = comm.bcast(tempfile.mkdtemp() if comm.rank == 0 else None, root=0)
-    stage = PETSc.Log.Stage("mechanics on" if mechanics else "mechanics off")
-    stage.push()
-    start = time.perf_counter()
-    summary = simulation.run(cfg, out, comm=comm)
-    wall = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
-    stage.pop()
-
-    def event(name):
-        info = PETSc.Log.Event(name).getPerfInfo(stage.id)
-        return comm.allreduce(info.get("time", 0.0), op=MPI.MAX)
+    summary, wall, event = staged_run(comm, cfg, "mechanics on" if mechanics else "mechanics off")
 
     # the LU factorisation is logged in PCSetUp, outside the KSPSolve event (which only holds the triangular solves)
     return {"summary": summary, "wall": wall, "assembly": event("SNESFunctionEval") + event("SNESJacobianEval"),
@@ -60,7 +49,7 @@ def report(comm, name, r, end) -> None:
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--end", type=float, default=0.5, help="simulated time (s); the default case ends at 0.5 s")
+    parser.add_argument("--end", type=float, default=20.0, help="simulated time (s); the default case ends at 20 s")
     parser.add_argument("--mechanics", choices=("both", "on", "off"), default="both",
                         help="run the case with the mechanics off, on, or both (default: both, for its share)")
     args = parser.parse_args()

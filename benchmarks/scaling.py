@@ -22,8 +22,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,21 +54,13 @@ def one(args) -> None:
     import fem_dendrite  # noqa: F401  (before petsc4py)
     from petsc4py import PETSc
 
-    from fem_dendrite import config, simulation
+    from fem_dendrite import config
+    from staged_run import staged_run
 
     comm = MPI.COMM_WORLD
     cfg = config.load(None, overrides(args.dim, args.factor, args.preset, args.steps, args.dt) + list(args.set))
-    out = comm.bcast(tempfile.mkdtemp(prefix="fd_scaling_") if comm.rank == 0 else None, root=0)
     PETSc.Log.begin()
-    stage = PETSc.Log.Stage("scaling run")
-    stage.push()
-    start = time.perf_counter()
-    summary = simulation.run(cfg, out, comm=comm)
-    wall = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
-    stage.pop()
-
-    def event(name):
-        return comm.allreduce(PETSc.Log.Event(name).getPerfInfo(stage.id).get("time", 0.0), op=MPI.MAX)
+    summary, wall, event = staged_run(comm, cfg, "scaling run", prefix="fd_scaling_")
 
     peak_kib = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, op=MPI.MAX)  # KiB on Linux
     tries = summary["steps"] + summary["rejected_steps"]
