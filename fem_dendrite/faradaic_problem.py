@@ -61,8 +61,7 @@ class _BorderedSolve:
         denominator = dI_dV - sens_I.dot(w)
         dV = (sens_I.dot(x) - mismatch) / denominator
         x.axpy(dV, w)
-        problem.metal_potential.value = float(problem.metal_potential.value) + dV
-        problem._metal_potential_fn.x.array[:] = problem.metal_potential.value
+        problem.set_metal_potential(float(problem.metal_potential.value) + dV)
         w.destroy()
         ksp.setIterationNumber(self.inner.getIterationNumber())
         ksp.setConvergedReason(self.inner.getConvergedReason())
@@ -132,7 +131,6 @@ class FaradaicProblem(CoupledProblem):
             from fem_dendrite.physics import mechanics as mech
             hydrostatic = mech.hydrostatic_stress(mechanics.sigma)
             reaction_measure = mechanics.dx  # the stress lives on the history's quadrature rule
-        self._hydrostatic = hydrostatic
 
         def overpotential(v_s):
             return fd.overpotential(v_s, self.phi, self.p.equilibrium_potential, self.molar_volume, hydrostatic)
@@ -254,8 +252,7 @@ class FaradaicProblem(CoupledProblem):
         self.eta.interpolate(self.initial_phase)
         self.phi.x.array[:] = 0.0
         if self.galvanostatic:
-            self.metal_potential.value = self.initial_metal_potential()
-            self._metal_potential_fn.x.array[:] = float(self.metal_potential.value)
+            self.set_metal_potential(self.initial_metal_potential())
         self._metal_potential_old = float(self.metal_potential.value)
         if self.mechanics is not None:
             self.mechanics.set_initial_state()
@@ -287,6 +284,11 @@ class FaradaicProblem(CoupledProblem):
                 return its, lin
         raise ConvergenceError(f"SNES: the current constraint did not converge (|I - I_app| = {mismatch:.3e})")
 
+    def set_metal_potential(self, value: float) -> None:
+        """V_s (scaled) in the forms' Constant and in its P1 mirror (for d(residual)/dV_s)."""
+        self.metal_potential.value = value
+        self._metal_potential_fn.x.array[:] = value
+
     def accept(self) -> None:
         super().accept()
         self._metal_potential_old = float(self.metal_potential.value)
@@ -294,8 +296,7 @@ class FaradaicProblem(CoupledProblem):
     def reject(self) -> None:
         super().reject()
         if self.galvanostatic:
-            self.metal_potential.value = self._metal_potential_old
-            self._metal_potential_fn.x.array[:] = self._metal_potential_old
+            self.set_metal_potential(self._metal_potential_old)
 
     # -- diagnostics -------------------------------------------------------------------------------------------------
     def _build_flux_forms(self):
@@ -340,10 +341,8 @@ class FaradaicProblem(CoupledProblem):
 
     def restored(self, scalars: dict) -> None:
         super().restored(scalars)
-        self.metal_potential.value = float(scalars["metal_potential"])
+        self.set_metal_potential(float(scalars["metal_potential"]))
         self._metal_potential_old = float(scalars["metal_potential_old"])
-        if self.galvanostatic:
-            self._metal_potential_fn.x.array[:] = float(self.metal_potential.value)
 
     # -- teardown ------------------------------------------------------------------------------------------------------
     def close(self) -> None:
