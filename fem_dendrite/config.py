@@ -128,6 +128,7 @@ class ElectrochemistryConfig:
     metal_molar_volume: Quantity = _q("m^3/mol", "positive")
     ion_transport: str = _p(choices=("dilute", "site_limited"))
     ion_site_density: Quantity = _q("mol/m^3", "positive")
+    capillarity: str = _p(choices=("overpotential", "allen_cahn"))
 
 
 @dataclass(frozen=True)
