@@ -38,7 +38,7 @@ the swept keys apart, e.g. ``conductivity=0.0125``; names are filesystem-safe an
 Output: ``DIR/<member>/`` is each member's run folder (its ``run.log`` holds the run's stdout and stderr),
 ``DIR/sweep.json`` the spec and the member states, ``DIR/report.md`` the report (`make_report`: member table,
 comparison with the paper's statements for the E_GB / sigma_GB / D_GB sweeps, resolution and wall time) with its
-figures ``DIR/figures/fields.png`` and ``histories.png``.
+figures ``DIR/figures/fields.png`` and ``histories.png`` (per formulation ``fields_NAME.png``, ``histories_NAME.png``).
 Running the same command again resumes: members whose summary.json says "completed" are skipped; the others run
 again, with ``--resume`` when they left a checkpoint (``checkpoint/latest.json``). A failing member does not stop
 the others; the exit code is 0 when every member completed, else 1. A member folder that was run with other

@@ -7,24 +7,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from fem_dendrite.studies.figures import make_figures
-from fem_dendrite.studies.report import (ReportContext, markdown_table, section_figures, section_header,
-                                         section_members, section_problems, wall_time_text)
+from fem_dendrite.studies.report import (ReportContext, _from_summary, markdown_table, section_figures,
+                                         section_header, section_members, section_problems, wall_time_text)
 from fem_dendrite.studies.results import config_value, member_config
 from fem_dendrite.studies.verdicts import NOT_COMPUTED, NOT_REPRODUCED, PARTLY, REPRODUCED, paper_comparison
 
 
-def _summary(key: str):
-    return lambda row: row["summary"].get(key)
-
-
 # (header, value of a row) per column of each formulation's group in the side-by-side table.
 FORMULATION_COLUMNS: tuple = (
-    ("depth (m)", _summary("dendrite_depth_m")),
-    ("GB lead (m)", _summary("gb_lead_m")),
-    ("overpotential span (V)", _summary("interface_overpotential_span_V")),
-    ("potential span (V)", _summary("potential_span_V")),
-    ("Wa", _summary("wagner_number")),
-    ("charge-metal mismatch", _summary("faradaic_balance")),
+    ("depth (m)", _from_summary("dendrite_depth_m")),
+    ("GB lead (m)", _from_summary("gb_lead_m")),
+    ("overpotential span (V)", _from_summary("interface_overpotential_span_V")),
+    ("potential span (V)", _from_summary("potential_span_V")),
+    ("Wa", _from_summary("wagner_number")),
+    ("charge-metal mismatch", _from_summary("faradaic_balance")),
     ("tips", lambda row: row["tips"]),
 )
 
