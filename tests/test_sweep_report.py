@@ -341,6 +341,21 @@ def test_sweep_figures_with_and_without_mechanics_and_a_missing_member(tmp_path)
     assert histories.is_file() and histories.stat().st_size > 1000
 
 
+def test_front_segments_follow_the_synthetic_finger_and_the_fronts_figure_is_made(tmp_path):
+    # eta is 1 at the nodes x <= tip L, |y - L/2| <= 0.15 L (8 x 8 squares of 1/8 um): the 0.5 contour lies half-way
+    # to the next node, at x = 0.5625 um (tip 0.5) and 0.8125 um (tip 0.8), y = 0.3125 and 0.6875 um
+    for tip, x_front in ((0.5, 0.5625), (0.8, 0.8125)):
+        segments = render.front_segments(synthetic_snapshot(tip=tip))
+        assert segments.shape[1:] == (2, 2)
+        assert segments[:, :, 0].max() == pytest.approx(x_front)
+        assert segments[:, :, 1].min() == pytest.approx(0.3125) and segments[:, :, 1].max() == pytest.approx(0.6875)
+    dirs = [write_member(tmp_path / "a", probes=False), write_member(tmp_path / "b", tip=0.8, probes=False)]
+    (dirs[0] / "summary.json").write_text('{"gb_lead_m": 1.5e-8}')
+    path = render.render_sweep_fronts(dirs, ["a", "b"], tmp_path / "fronts.png")
+    assert path.is_file() and path.stat().st_size > 1000
+    assert render.render_sweep_fronts([tmp_path / "missing"], ["m"], tmp_path / "none.png") is None
+
+
 def test_gb_metal_fraction(tmp_path):
     along = write_member(tmp_path / "along", probes=False)   # the finger lies within gb_width of the GB y = L/2
     assert studies.member_gb_metal_fraction(along) == pytest.approx(1.0)
@@ -365,6 +380,7 @@ def test_make_report_writes_figures_and_survives_broken_members(tmp_path):
     assert (out / "figures" / "fields.png").stat().st_size > 1000
     assert (out / "figures" / "histories.png").stat().st_size > 1000
     assert "![fields](figures/fields.png)" in text and "![histories](figures/histories.png)" in text
+    assert "![fronts](figures/fronts.png)" in text
     assert "p1 at (0.3, 0.5) um" in text
     line = next(ln for ln in text.splitlines() if "Stiffer GBs slow growth" in ln)
     assert "| reproduced |" in line   # depth -4 %, metal -2 % from 1 to 80 GPa (E3 failed: left out)
