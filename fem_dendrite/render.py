@@ -206,10 +206,17 @@ def render_sweep_fronts(member_dirs, names, out_png) -> Path | None:
     ax.set_ylabel("y (um)")
     ax.set_title(f"eta = 0.5 fronts at t = {t:.4g} s (grain boundaries grey)")
     ax.legend(fontsize=8)
+    return _save_figure(fig, out_png, dpi=130)
+
+
+def _save_figure(fig, out_png, dpi: int) -> Path:
+    """Tight layout, write `out_png` (folders made), close the figure."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=130)
+    fig.savefig(out_png, dpi=dpi)
     plt.close(fig)
     return out_png
 
@@ -469,9 +476,4 @@ def render_sweep_histories(member_dirs, names, out_png, probe: int | None = None
         else:
             ax.text(0.5, 0.5, _NOT_COMPUTED, transform=ax.transAxes, ha="center", va="center", color="gray")
     fig.suptitle(f"probe {where or ('p' + str(probe) if probe is not None else 'none')}", fontsize=9)
-    fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
-    return out_png
+    return _save_figure(fig, out_png, dpi=110)
