@@ -212,6 +212,8 @@ class FaradaicProblem(CoupledProblem):
         outer = PETSc.KSP().create(self.comm)
         outer.setType(PETSc.KSP.Type.PYTHON)
         outer.setPythonContext(_BorderedSolve(self, inner))
+        outer.getPC().setType(PETSc.PC.Type.NONE)  # the inner KSP preconditions; PETSc's default ILU here was set up
+        # (factorised) once per Newton iteration for nothing
         snes.setKSP(outer)
         self._outer_ksp = outer
         self._inner_ksp = inner
