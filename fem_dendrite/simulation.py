@@ -60,8 +60,7 @@ def build_domain(cfg, msh_path: Path, comm, scales: Scales) -> tuple[Domain, np.
     if msh.geometry.dim != cfg.mesh.dim:
         raise UserError(f"mesh.file: a {msh.geometry.dim}D mesh, but mesh.dim = {cfg.mesh.dim}")
     beta = mesh_mod.gb_indicator(meshdata, cfg.mesh.gb_width_m)
-    segments = getattr(mesh_mod, "gb_segments", getattr(mesh_mod, "_gb_segments", None))(meshdata) \
-        if cfg.mesh.dim == 2 else None
+    segments = mesh_mod.gb_segments(meshdata) if cfg.mesh.dim == 2 else None
     x = msh.geometry.x
     lo, hi = np.empty(3), np.empty(3)
     comm.Allreduce(x.min(axis=0), lo, op=MPI.MIN)

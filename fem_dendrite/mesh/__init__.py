@@ -17,12 +17,13 @@ Modules: ``spec`` (sizes, seeds, refinement, tag numbers), ``voronoi`` (the tess
 from __future__ import annotations
 
 from fem_dendrite.mesh.geometry import generate_polycrystal
-from fem_dendrite.mesh.reading import gb_distance, gb_indicator, mesh_info, read_mesh
+from fem_dendrite.mesh.reading import gb_distance, gb_indicator, gb_segments, mesh_info, read_mesh
 from fem_dendrite.mesh.spec import (FACET_TAGS, GB_STRIP_TAG, SIDE_NAMES, PolycrystalSpec, Refinement,
                                     spec_from_cli)
 from fem_dendrite.mesh.voronoi import voronoi_seeds
 
 __all__ = [
     "FACET_TAGS", "GB_STRIP_TAG", "SIDE_NAMES", "Refinement", "PolycrystalSpec", "spec_from_cli",
-    "voronoi_seeds", "generate_polycrystal", "read_mesh", "gb_indicator", "gb_distance", "mesh_info",
+    "voronoi_seeds", "generate_polycrystal", "read_mesh", "gb_indicator", "gb_distance", "gb_segments",
+    "mesh_info",
 ]

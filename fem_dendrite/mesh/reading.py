@@ -104,7 +104,7 @@ def _exact_sum(comm: MPI.Comm, values: np.ndarray) -> float:
     return total / 2 ** k if k >= 0 else float(total * 2 ** (-k))
 
 
-def _gb_segments(meshdata, tag: int = FACET_TAGS["gb"]) -> np.ndarray:
+def gb_segments(meshdata, tag: int = FACET_TAGS["gb"]) -> np.ndarray:
     """Vertex coordinates (m) of all GB facets of the mesh, shape (F, dim, gdim), on every rank."""
     msh = meshdata.mesh
     fdim = msh.topology.dim - 1
@@ -181,7 +181,7 @@ def gb_indicator(meshdata, width: float, degree: int = 1) -> dolfinx.fem.Functio
     V = dolfinx.fem.functionspace(msh, ("Lagrange", degree))
     beta = dolfinx.fem.Function(V, name="beta")
     x = V.tabulate_dof_coordinates()[:, : msh.geometry.dim]
-    d = gb_distance(x, _gb_segments(meshdata), width)
+    d = gb_distance(x, gb_segments(meshdata), width)
     near = np.isfinite(d)
     values = np.zeros(len(x))
     values[near] = 0.5 * (1.0 + np.cos(np.pi * d[near] / width))
