@@ -18,7 +18,7 @@ overridden by the config's [solver.petsc] table. `solver.preset`:
   did not help either, since the linear tolerance is relative to the same floor). With ksp_rtol = 1e-6 the
   Newton counts are those of LU (16 for the same 3 steps) at ~14 FGMRES iterations per Newton iteration.
   There is no hypre (BoomerAMG) in this PETSc build, hence GAMG.
-- "auto": "fieldsplit" from AUTO_FIELDSPLIT_DOFS global unknowns on, else "lu".
+- "auto": "fieldsplit" from AUTO_FIELDSPLIT_DOFS[mesh dimension] global unknowns on, else "lu".
 
 dolfinx 0.11 wires PCFIELDSPLIT automatically only for MATNEST; the coupled problem uses one blocked MATAIJ
 (NonlinearProblem with a list of forms), whose rows are ordered rank by rank and, inside a rank, block by block
@@ -38,8 +38,12 @@ from petsc4py import PETSc
 
 from fem_dendrite.errors import UserError
 
-# From this many global unknowns on, "auto" picks the fieldsplit preset (measured: benchmarks/scaling.py, README)
-AUTO_FIELDSPLIT_DOFS = 200_000
+# From this many global unknowns on, "auto" picks the fieldsplit preset, by mesh dimension. Measured with
+# benchmarks/scaling.py on 2 ranks (README "Solver presets and scaling", results/scaling/scaling_{2d,3d}.json):
+# 2D: LU and fieldsplit within the load noise at 18.5k and 69k unknowns, fieldsplit 2.7 x faster at 267k;
+# 3D: fieldsplit 2.0 x faster already at the smallest size measured, 12,264 unknowns (3.1 x at 57k: the MUMPS
+# factorisation of a 3D mesh fills in far more), so 3D switches at 12,000 (below it nothing was measured).
+AUTO_FIELDSPLIT_DOFS = {2: 200_000, 3: 12_000}
 
 _DIRECT = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 
@@ -79,10 +83,11 @@ def global_dofs(unknowns) -> int:
                for u in unknowns)
 
 
-def choose_preset(preset: str, n_global: int) -> str:
-    """The preset actually used: "auto" -> "fieldsplit" from AUTO_FIELDSPLIT_DOFS unknowns on, else "lu"."""
+def choose_preset(preset: str, n_global: int, dim: int = 2) -> str:
+    """The preset actually used: "auto" -> "fieldsplit" from AUTO_FIELDSPLIT_DOFS[dim] unknowns on (dim: the mesh
+    dimension; 1D uses the 2D threshold), else "lu"."""
     if preset == "auto":
-        return "fieldsplit" if n_global >= AUTO_FIELDSPLIT_DOFS else "lu"
+        return "fieldsplit" if n_global >= AUTO_FIELDSPLIT_DOFS[max(dim, 2)] else "lu"
     if preset not in PRESETS:
         raise UserError(f"solver.preset: expected one of 'auto', {', '.join(map(repr, PRESETS))}, got {preset!r}")
     return preset
@@ -196,7 +201,7 @@ def configure_solver(nonlinear_problem, unknowns, cfg, prefix: str) -> SolverSet
     """
     comm = unknowns[0].function_space.mesh.comm
     n_global = global_dofs(unknowns)
-    preset = choose_preset(cfg.solver.preset, n_global)
+    preset = choose_preset(cfg.solver.preset, n_global, unknowns[0].function_space.mesh.topology.dim)
     options = preset_options(preset, unknowns, dict(cfg.solver.petsc))
     snes = nonlinear_problem.solver
     pc = snes.getKSP().getPC()
