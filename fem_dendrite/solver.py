@@ -18,7 +18,7 @@ overridden by the config's [solver.petsc] table. `solver.preset`:
   did not help either, since the linear tolerance is relative to the same floor). With ksp_rtol = 1e-6 the
   Newton counts are those of LU (16 for the same 3 steps) at ~14 FGMRES iterations per Newton iteration.
   There is no hypre (BoomerAMG) in this PETSc build, hence GAMG.
-- "auto": "fieldsplit" from AUTO_FIELDSPLIT_DOFS global unknowns on, else "lu".
+- "auto": "fieldsplit" from auto_threshold(dim, displacement) global unknowns on, else "lu".
 
 dolfinx 0.11 wires PCFIELDSPLIT automatically only for MATNEST; the coupled problem uses one blocked MATAIJ
 (NonlinearProblem with a list of forms), whose rows are ordered rank by rank and, inside a rank, block by block
@@ -38,8 +38,21 @@ from petsc4py import PETSc
 
 from fem_dendrite.errors import UserError
 
-# From this many global unknowns on, "auto" picks the fieldsplit preset (measured: benchmarks/scaling.py, README)
-AUTO_FIELDSPLIT_DOFS = 200_000
+# From this many global unknowns on, "auto" picks the fieldsplit preset. Measured with benchmarks/scaling.py on 2
+# ranks (README "Solver presets and scaling", results/scaling/scaling_{2d,3d}.json), on the monolithic
+# (eta, c, phi, u) Newton of the gao2024 formulation: 2D: LU and fieldsplit within the load noise at 18.5k and 69k
+# unknowns, fieldsplit 2.7 x faster at 267k; 3D: fieldsplit 2.0 x faster already at the smallest size measured,
+# 12,264 unknowns (3.1 x at 57k: the MUMPS factorisation of a 3D mesh fills in far more), hence 12,000 there (below
+# it nothing was measured). A 3D Newton without the displacement block (the Faradaic default: (eta, phi) with the
+# mechanics staggered) keeps the 2D threshold: on the coarse polycrystal_3d run (21k unknowns) fieldsplit's FGMRES
+# hit its 400-iteration cap at t = 0.49 s and the step collapsed, where LU ran through (README "3D").
+AUTO_FIELDSPLIT_DOFS = {2: 200_000, 3: 12_000}
+
+
+def auto_threshold(dim: int, displacement: bool) -> int:
+    """Global unknowns from which "auto" picks "fieldsplit": AUTO_FIELDSPLIT_DOFS[3] for a 3D Newton that holds the
+    displacement block (where it was measured), else AUTO_FIELDSPLIT_DOFS[2]."""
+    return AUTO_FIELDSPLIT_DOFS[3 if dim == 3 and displacement else 2]
 
 _DIRECT = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 
@@ -79,10 +92,11 @@ def global_dofs(unknowns) -> int:
                for u in unknowns)
 
 
-def choose_preset(preset: str, n_global: int) -> str:
-    """The preset actually used: "auto" -> "fieldsplit" from AUTO_FIELDSPLIT_DOFS unknowns on, else "lu"."""
+def choose_preset(preset: str, n_global: int, dim: int = 2, displacement: bool = True) -> str:
+    """The preset actually used: "auto" -> "fieldsplit" from auto_threshold(dim, displacement) unknowns on (dim: the
+    mesh dimension; displacement: the Newton holds a vector block "u"), else "lu"."""
     if preset == "auto":
-        return "fieldsplit" if n_global >= AUTO_FIELDSPLIT_DOFS else "lu"
+        return "fieldsplit" if n_global >= auto_threshold(dim, displacement) else "lu"
     if preset not in PRESETS:
         raise UserError(f"solver.preset: expected one of 'auto', {', '.join(map(repr, PRESETS))}, got {preset!r}")
     return preset
@@ -196,7 +210,8 @@ def configure_solver(nonlinear_problem, unknowns, cfg, prefix: str) -> SolverSet
     """
     comm = unknowns[0].function_space.mesh.comm
     n_global = global_dofs(unknowns)
-    preset = choose_preset(cfg.solver.preset, n_global)
+    displacement = any(u.name == "u" for u in unknowns)
+    preset = choose_preset(cfg.solver.preset, n_global, unknowns[0].function_space.mesh.topology.dim, displacement)
     options = preset_options(preset, unknowns, dict(cfg.solver.petsc))
     snes = nonlinear_problem.solver
     pc = snes.getKSP().getPC()

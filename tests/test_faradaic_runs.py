@@ -83,3 +83,19 @@ def test_bicrystal_front_leads_on_a_more_conductive_grain_boundary(tmp_path):
     low, same, high = (leads[s] for s in sorted(leads))
     assert high > same > low
     assert abs(same) < config.load("bicrystal").mesh.cell_size_fine_m
+
+
+def test_staggered_predictor_leaves_the_answer(tmp_path, monkeypatch):
+    """The staggered displacement solve starts from u_old + w dt du/dt (coupling.PREDICTOR_WEIGHT): a start value,
+    so the shortened default run must end where it ends from u_old (w = 0), to the solver tolerance."""
+    from fem_dendrite import coupling
+
+    cfg = config.load(None, SHORT)
+    assert cfg.mechanics.enabled and cfg.mechanics.coupling == "staggered"
+    assert coupling.PREDICTOR_WEIGHT > 0
+    predicted = simulation.run(cfg, tmp_path / "predicted", comm=MPI.COMM_SELF)
+    monkeypatch.setattr(coupling, "PREDICTOR_WEIGHT", 0.0)
+    plain = simulation.run(cfg, tmp_path / "plain", comm=MPI.COMM_SELF)
+    assert predicted["status"] == plain["status"] == "completed"
+    for key in COMPARED + ("max_von_mises_se_Pa", "max_equivalent_plastic_strain"):
+        assert predicted[key] == pytest.approx(plain[key], rel=1e-6), key
