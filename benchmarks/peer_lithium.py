@@ -275,12 +275,12 @@ def print_report(report: dict, ranks: int) -> None:
     """The mean front +- its spread (um) of every run at every peer output time, then the costs."""
     ref = report["peers"][0]
     times = sorted(t for t in ref["fronts"] if t > 0)
-    print(f"\n{'t (s)':>6} " + " ".join(f"{Path(p['dir']).name[:18]:>22}" for p in report["peers"])
+    print(f"\n{'t (s)':>8} " + " ".join(f"{Path(p['dir']).name[:18]:>22}" for p in report["peers"])
           + (f" {'fem-dendrite':>22}" if report["fem"] else ""))
     for t in times:
         cols = [p["fronts"].get(t) for p in report["peers"]] + ([report["fem"]["fronts"][t]] if report["fem"]
                                                                  else [])
-        print(f"{t:6.2f} " + " ".join(f"{c['mean_um']:10.3f} +- {c['spread_um']:6.3f} um" if c else f"{'-':>22}"
+        print(f"{t:8.3g} " + " ".join(f"{c['mean_um']:10.3f} +- {c['spread_um']:6.3f} um" if c else f"{'-':>22}"
                                       for c in cols))
     for p in report["peers"]:
         print(f"peer {p['dir']} (dt = {p['dt']:g} s): wall {p['wall_s']} s, CPU {p['cpu_s']} s")
