@@ -161,6 +161,7 @@ def run_fem(cfg, times: list[float], comm, verbose: bool = False) -> tuple[dict,
     fronts, stats = {}, {"steps": 0, "rejected": 0, "newton": 0, "linear": 0, "c_min": np.inf, "c_max": -np.inf,
                          "eta_min": np.inf, "eta_max": -np.inf}
     with problem:
+        stats["ranks"] = comm.size
         stats["dofs"] = sum(f.function_space.dofmap.index_map.size_global for f in problem.unknowns)
         problem.set_initial_state()
         comm.barrier()
@@ -286,7 +287,7 @@ def print_report(report: dict, ranks: int) -> None:
         print(f"peer {p['dir']} (dt = {p['dt']:g} s): wall {p['wall_s']} s, CPU {p['cpu_s']} s")
     if report["fem"]:
         s = report["fem"]["stats"]
-        print(f"fem-dendrite ({ranks} ranks): wall {s['wall_s']:.1f} s, CPU {s['cpu_s']:.1f} s (all ranks), "
+        print(f"fem-dendrite ({s.get('ranks', ranks)} ranks): wall {s['wall_s']:.1f} s, CPU {s['cpu_s']:.1f} s (all ranks), "
               f"{s['steps']} steps "
               f"({s['rejected']} rejected), {s['newton']} Newton, {s['linear']} linear iterations, "
               f"{s['dofs']} dofs; c in [{s['c_min']:.3g}, {s['c_max']:.3g}], eta in [{s['eta_min']:.3g}, "
