@@ -132,6 +132,7 @@ class ElectrochemistryConfig:
     ion_site_density: Quantity = _q("mol/m^3", "positive")
     phase_mass: str = _p(choices=("consistent", "lumped"))  # gao2024: quadrature of d eta/dt and g'(eta)
     charge_source: str = _p(choices=("reaction", "none"))  # gao2024: eq. 3's source; "none" = Laplace potential
+    capillarity: str = _p(choices=("overpotential", "allen_cahn"))
 
 
 @dataclass(frozen=True)

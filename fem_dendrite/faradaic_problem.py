@@ -27,6 +27,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from fem_dendrite import materials
+from fem_dendrite.curvature import InterfaceCurvature
 from fem_dendrite.errors import ConvergenceError
 from fem_dendrite.mesh import FACET_TAGS
 from fem_dendrite.parallel import destroy_nonlinear_problem
@@ -132,8 +133,18 @@ class FaradaicProblem(CoupledProblem):
             hydrostatic = mech.hydrostatic_stress(mechanics.sigma)
             reaction_measure = mechanics.dx  # the stress lives on the history's quadrature rule
 
+        # capillarity in the overpotential: K of the last accepted eta (fem_dendrite.curvature), gamma from kappa0, W
+        self.curvature = None
+        capillary_pressure = None
+        if e.capillarity == "overpotential" and not freeze:
+            self.curvature = InterfaceCurvature(self.eta_old, self.interface_length())
+            gamma = fd.interface_energy(self.p.gradient_coefficient, self.p.barrier_height)
+            capillary_pressure = -gamma * self.curvature.curvature  # gamma K_m, K_m = -K (> 0 on a convex metal)
+        self.capillary_pressure = capillary_pressure
+
         def overpotential(v_s):
-            return fd.overpotential(v_s, self.phi, self.p.equilibrium_potential, self.molar_volume, hydrostatic)
+            return fd.overpotential(v_s, self.phi, self.p.equilibrium_potential, self.molar_volume, hydrostatic,
+                                    capillary_pressure)
 
         alpha, n = self.p.transfer_coefficient, self.p.charge_number
         self.overpotential = overpotential(self.metal_potential)
@@ -143,7 +154,8 @@ class FaradaicProblem(CoupledProblem):
             F_eta = ((self.eta - self.eta_old) / self.dt) * q * self.dx
         else:
             F_eta = fd.phase_field_residual(self.eta, self.eta_old, q, self.dt, velocity, self.p, self.dx,
-                                            reaction_measure, regularisation=0.01 / self.interface_length())
+                                            reaction_measure, regularisation=0.01 / self.interface_length(),
+                                            curvature=self._curvature_field())
         self.plating_source = fd.plating_source(self.eta, self.eta_old, self.dt, self.molar_volume)
         F_phi = fd.charge_residual(self.phi, s, self.conductivity, self.plating_source, self.dx)
         self.deposition_rate = self.plating_source
@@ -162,7 +174,8 @@ class FaradaicProblem(CoupledProblem):
             shifted = fd.reaction_current(overpotential(v_fn), i0, alpha, n)
             F_eta_v = fd.phase_field_residual(self.eta, self.eta_old, q, self.dt, self.molar_volume * shifted,
                                               self.p, self.dx, reaction_measure,
-                                              regularisation=0.01 / self.interface_length())
+                                              regularisation=0.01 / self.interface_length(),
+                                              curvature=self._curvature_field())
             sens = [_nonempty(ufl.derivative(F_eta_v, v_fn, one), self.spaces["eta"], self.dx),
                     _nonempty(None, self.spaces["phi"], self.dx)]
             if self.mechanics_in_newton:
@@ -173,6 +186,9 @@ class FaradaicProblem(CoupledProblem):
             self._current_gradient_forms = [fem.form(_nonempty(ufl.derivative(current, u, ufl.TestFunction(
                 u.function_space)), u.function_space, self.dx)) for u in self.unknowns]
             self._applied_form = fem.form(self.applied_current * self.ds(FACET_TAGS["plating"]))
+
+    def _curvature_field(self):
+        return None if self.curvature is None else self.curvature.curvature
 
     def _boundary_conditions(self):
         phi_space = self.spaces["phi"]
@@ -196,6 +212,8 @@ class FaradaicProblem(CoupledProblem):
         outer = PETSc.KSP().create(self.comm)
         outer.setType(PETSc.KSP.Type.PYTHON)
         outer.setPythonContext(_BorderedSolve(self, inner))
+        outer.getPC().setType(PETSc.PC.Type.NONE)  # the inner KSP preconditions; PETSc's default ILU here was set up
+        # (factorised) once per Newton iteration for nothing
         snes.setKSP(outer)
         self._outer_ksp = outer
         self._inner_ksp = inner
@@ -266,6 +284,8 @@ class FaradaicProblem(CoupledProblem):
         Returns the coupled Newton's (iterations, linear iterations); the displacement solve's iterations add up in
         `mechanics_iterations`. Raises ConvergenceError when either does not converge.
         """
+        if self.curvature is not None:
+            self.curvature.update()
         its, lin = self._solve_electrochemistry()
         if self._mechanics_solver is not None:
             self.mechanics_iterations += self.mechanics.solve_equilibrium(self._mechanics_solver)
@@ -331,7 +351,7 @@ class FaradaicProblem(CoupledProblem):
     def overpotential_expression(self, hydrostatic_cell=None):
         """eta_s as a UFL expression for output (scaled); the stress term from a DG0 cell field (scaled) if given."""
         return fd.overpotential(self.metal_potential, self.phi, self.p.equilibrium_potential, self.molar_volume,
-                                hydrostatic_cell)
+                                hydrostatic_cell, self.capillary_pressure)
 
     # -- checkpoint ---------------------------------------------------------------------------------------------------
     def checkpoint_scalars(self) -> dict:
@@ -363,23 +383,39 @@ def wagner_number(cfg, length_m: float) -> float:
     R_ct,eff = d eta_s / d j of Butler-Volmer (alpha = 1/2) at the applied current density (galvanostatic, ramp at
     t = 0) or at j = 0 (potentiostatic): RT / (n F i0 sqrt(1 + (j / 2 i0)^2)).
     """
+    return charge_transfer_resistance(cfg) * float(cfg.materials.electrolyte.conductivity) / length_m
+
+
+def charge_transfer_resistance(cfg) -> float:
+    """R_ct,eff = d eta_s / d j (Ohm m^2) of Butler-Volmer (alpha = 1/2) at the applied current density
+    (galvanostatic, ramp at t = 0) or at j = 0 (potentiostatic): RT / (n F i0 sqrt(1 + (j / 2 i0)^2))."""
     e = cfg.electrochemistry
     rt_f = GAS_CONSTANT * float(e.temperature) / (FARADAY * float(e.charge_number))
     i0 = float(e.exchange_current_density)
     j = abs(applied_current_density(cfg, 0.0)) if cfg.electrode.control != "potentiostatic" else 0.0
-    resistance = rt_f / (i0 * math.sqrt(1.0 + (j / (2.0 * i0)) ** 2))
-    return resistance * float(cfg.materials.electrolyte.conductivity) / length_m
+    return rt_f / (i0 * math.sqrt(1.0 + (j / (2.0 * i0)) ** 2))
 
 
 def capillary_speed_ratio(cfg) -> float:
-    """Capillary over Faradaic front speed: (L_sigma kappa0 / R) / (V_m j / F), R = the smallest initial radius of
-    curvature (the smallest nucleus, else the interface width), j = the applied (or exchange) current density."""
+    """Capillary over Faradaic front speed on the smallest initial radius of curvature R (the smallest nucleus, else
+    the interface width), at the applied current density j (galvanostatic, ramp at t = 0; the exchange current
+    density if larger or potentiostatic):
+
+    - capillarity = "overpotential": the Gibbs-Thomson overpotential gamma V_m / (F R) drives an extra current
+      gamma V_m / (F R R_ct,eff) (R_ct,eff of wagner_number), so the ratio is gamma V_m / (F R R_ct,eff j);
+    - capillarity = "allen_cahn": curvature motion at L_sigma kappa0 / R against V_m j / F.
+    """
     e = cfg.electrochemistry
     radii = [float(n.radius) for n in cfg.initial.nuclei]
-    width = 2.0 * math.sqrt(2.0 * float(e.gradient_coefficient) / float(e.barrier_height))
+    kappa, barrier = float(e.gradient_coefficient), float(e.barrier_height)
+    width = 2.0 * math.sqrt(2.0 * kappa / barrier)
     radius = min(radii) if radii else width
     j = abs(applied_current_density(cfg, 0.0)) if cfg.electrode.control != "potentiostatic" else 0.0
     j = max(j, float(e.exchange_current_density))
-    capillary = float(e.interface_mobility) * float(e.gradient_coefficient) / radius
+    if e.capillarity == "overpotential":
+        gamma = math.sqrt(kappa * barrier / 18.0)
+        capillary_overpotential = gamma * float(e.metal_molar_volume) / (FARADAY * radius)
+        return capillary_overpotential / charge_transfer_resistance(cfg) / j
+    capillary = float(e.interface_mobility) * kappa / radius
     faradaic = float(e.metal_molar_volume) * j / FARADAY
     return capillary / faradaic

@@ -99,7 +99,7 @@ def run_member(spec, out_dir, key: str, comm=MPI.COMM_WORLD, quiet: bool = False
 
     member = select_member(spec, key)
     member_dir = Path(out_dir) / member.name
-    settings = {"base": spec.base, "set": member.set_args()}  # as studies writes member.json
+    settings = studies.member_settings(member)  # as studies writes member.json
     previous = member_dir / studies.MEMBER_FILE
     if previous.exists() and json.loads(previous.read_text()) != settings:
         raise UserError(f"{member_dir}: was run with other settings; use another --out or delete that folder")
@@ -107,7 +107,7 @@ def run_member(spec, out_dir, key: str, comm=MPI.COMM_WORLD, quiet: bool = False
         if comm.rank == 0:
             print(f"fem-dendrite sweep: member {member.name} already completed", flush=True)
         return studies.read_summary(member_dir)
-    cfg = config.load(spec.base, member.set_args())
+    cfg = config.load(member.base, member.set_args())
     resume = studies.checkpoint_path(member_dir).exists()
     comm.barrier()
     if comm.rank == 0:
@@ -126,12 +126,13 @@ def assemble_record(spec, out_dir) -> dict:
     for m in spec.members:
         summary = studies.read_summary(out_dir / m.name)
         status = summary.get("status", "failed") if summary else "pending"
-        members.append({"name": m.name, "dir": m.name, "values": m.values, "set": m.set_args(), "status": status,
+        members.append({**studies.member_entry(m), "status": status,
                         "returncode": None, "wall_time_s": summary.get("wall_time_s") if summary else None,
                         "resumed": False, "command": None, "note": "array task (fem-dendrite sweep --member)"})
     record = {"format": 1, "name": spec.name, "description": spec.description, "spec_file": spec.source,
               "paper_scale": spec.paper_scale, "base": spec.base, "jobs": None,
               "ranks_per_member": spec.ranks_per_member, "spec": spec.raw,
+              **({"formulations": list(spec.formulations)} if spec.formulations else {}),
               "state": "finished" if all(e["status"] == "completed" for e in members) else "incomplete",
               "started_at": None, "updated_at": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
               "members": members}

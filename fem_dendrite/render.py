@@ -64,13 +64,7 @@ def render_run(run_dir, snapshot: int = -1) -> list[Path]:
     panels = [p for p in PANELS if p[0] in grid.point_data or p[0] in grid.cell_data]
     out = Path(run_dir) / "pictures"
     out.mkdir(exist_ok=True)
-    gb = None
-    if "gb_segments" in snap and len(snap["gb_segments"]):
-        seg = np.asarray(snap["gb_segments"], dtype=float).reshape(-1, 2, snap["gb_segments"].shape[-1])
-        pts = np.zeros((len(seg) * 2, 3))
-        pts[:, : seg.shape[-1]] = seg.reshape(-1, seg.shape[-1])
-        lines = np.hstack([np.full((len(seg), 1), 2), np.arange(2 * len(seg)).reshape(-1, 2)]).ravel()
-        gb = pv.PolyData(pts, lines=lines)
+    gb = _gb_polydata(snap)
     title = f"t = {float(snap['time_s']):.4g} s"
     written = []
     plotter = pv.Plotter(off_screen=True, shape=(1, len(panels)), window_size=(420 * len(panels), 440))
@@ -152,6 +146,79 @@ def _gb_polydata(snap: dict):
     pts[:, : seg.shape[-1]] = seg.reshape(-1, seg.shape[-1])
     lines = np.hstack([np.full((len(seg), 1), 2), np.arange(2 * len(seg)).reshape(-1, 2)]).ravel()
     return pv.PolyData(pts, lines=lines)
+
+
+def front_segments(snap: dict, level: float = 0.5) -> np.ndarray:
+    """The eta = level contour of a 2D snapshot as segments (n, 2, 2) in um: in each triangle whose vertex values
+    straddle the level, the segment between the two linearly interpolated edge crossings."""
+    xy = snap["coords"][:, :, :2] * 1e6
+    eta = snap["point_eta"].reshape(len(xy), 3) - level
+    ends = []
+    for a, b in ((0, 1), (1, 2), (2, 0)):
+        cross = eta[:, a] * eta[:, b] < 0
+        s = np.where(cross, eta[:, a] / np.where(cross, eta[:, a] - eta[:, b], 1.0), np.nan)[:, None]
+        ends.append(xy[:, a] + s * (xy[:, b] - xy[:, a]))
+    ends = np.stack(ends, axis=1)                         # (n, 3 edges, 2), nan where an edge does not cross
+    crossing = ~np.isnan(ends[:, :, 0])
+    keep = crossing.sum(axis=1) == 2
+    return ends[keep][crossing[keep]].reshape(-1, 2, 2)
+
+
+def render_sweep_fronts(member_dirs, names, out_png) -> Path | None:
+    """The eta = 0.5 fronts of the members' last snapshots in one 2D plot (um), grain boundaries in grey, each
+    member labelled with its summary's GB lead where it has one. None when no member has a 2D snapshot."""
+    import json
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    drawn, xs, gb_drawn = 0, [], False
+    for k, (run_dir, name) in enumerate(zip(member_dirs, names)):
+        snap = _last_snapshot(run_dir)
+        if snap is None or snap["coords"].shape[1] != 3 or "point_eta" not in snap:
+            continue
+        if not gb_drawn and "gb_segments" in snap and len(snap["gb_segments"]):
+            for seg in np.asarray(snap["gb_segments"], dtype=float).reshape(-1, 2, snap["gb_segments"].shape[-1]):
+                ax.plot(seg[:, 0] * 1e6, seg[:, 1] * 1e6, color="0.8", lw=3, zorder=0)
+            gb_drawn = True
+        label = name
+        summary = Path(run_dir) / "summary.json"
+        if summary.exists():
+            lead = json.loads(summary.read_text()).get("gb_lead_m")
+            if isinstance(lead, (int, float)) and np.isfinite(lead):
+                label += f": GB lead {lead * 1e9:+.1f} nm"
+        segments = front_segments(snap)
+        ax.add_collection(LineCollection(segments, colors=f"C{k}", linewidths=1.2))
+        xs.extend(segments[:, :, 0].ravel())
+        ax.plot([], [], color=f"C{k}", label=label)
+        drawn, t = drawn + 1, float(snap["time_s"])
+    if not drawn:
+        plt.close(fig)
+        return None
+    span = max(max(xs) - min(xs), 0.05) if xs else 1.0
+    if xs:
+        ax.set_xlim(min(xs) - 0.5 * span, max(xs) + 0.5 * span)
+    ax.autoscale(axis="y")
+    ax.set_xlabel("x (um)")
+    ax.set_ylabel("y (um)")
+    ax.set_title(f"eta = 0.5 fronts at t = {t:.4g} s (grain boundaries grey)")
+    ax.legend(fontsize=8)
+    return _save_figure(fig, out_png, dpi=130)
+
+
+def _save_figure(fig, out_png, dpi: int) -> Path:
+    """Tight layout, write `out_png` (folders made), close the figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=dpi)
+    plt.close(fig)
+    return out_png
 
 
 def _field_values(grid, key) -> np.ndarray | None:
@@ -409,9 +476,4 @@ def render_sweep_histories(member_dirs, names, out_png, probe: int | None = None
         else:
             ax.text(0.5, 0.5, _NOT_COMPUTED, transform=ax.transAxes, ha="center", va="center", color="gray")
     fig.suptitle(f"probe {where or ('p' + str(probe) if probe is not None else 'none')}", fontsize=9)
-    fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
-    return out_png
+    return _save_figure(fig, out_png, dpi=110)

@@ -336,14 +336,15 @@ def regime_warnings(cfg, regime: dict) -> list[str]:
                    "(README, 'Wagner number')")
     if regime["capillary_to_faradaic_speed"] is not None and regime["capillary_to_faradaic_speed"] > 1.0:
         out.append(f"capillary/Faradaic front speed ratio {regime['capillary_to_faradaic_speed']:.3g} > 1: "
-                   "L_sigma kappa smooths protrusions faster than the current grows them (README, 'Wagner number')")
+                   "capillarity smooths protrusions faster than the current grows them (README, 'Capillarity')")
     return out
 
 
 def interface_overpotential_span(problem, outputs, scales) -> float:
     """max - min (V) of the overpotential over interface cells (0.3 < eta < 0.7 at the cell midpoint), allreduced.
 
-    Faradaic: eta_s = V_s - phi - E0 - V_m sigma_h / F with the cells' hydrostatic stress; gao2024: phi - E0."""
+    Faradaic: eta_s = V_s - phi - E0 - V_m (sigma_h - gamma K_m) / F with the cells' hydrostatic stress (and the
+    Gibbs-Thomson term where electrochemistry.capillarity = "overpotential"); gao2024: phi - E0."""
     from dolfinx import fem
 
     Q = fem.functionspace(problem.mesh, ("DG", 0))

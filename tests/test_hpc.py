@@ -14,6 +14,7 @@ import pytest
 from mpi4py import MPI
 
 from fem_dendrite import config, hpc, studies
+from fem_dendrite.errors import UserError
 
 CLI = str(Path(sys.executable).with_name("fem-dendrite"))
 TINY = ["mesh.size_m=[5.0e-7, 5.0e-7]", "mesh.grains=2", "mesh.lloyd_iterations=0",
@@ -88,6 +89,25 @@ def test_member_array_tasks_then_report(tmp_path):
     # a higher plating current plates more metal in the same time (the members really differ as specified)
     low, high = (json.loads((out / n / "summary.json").read_text())["metal_measure"] for n in names)
     assert high > low
+
+
+def test_member_index_runs_over_every_formulation(tmp_path):
+    """--member K indexes the members formulation by formulation; --report-only's record keeps the formulation."""
+    spec_file = tmp_path / "two.toml"
+    spec_file.write_text('[sweep]\nformulations = ["faradaic", "gao2024"]\n[formulation.gao2024]\nbase = "gao2024"\n'
+                         '[grid]\n"materials.grain_boundary.conductivity" = [0.025, 25.0, 2500.0]\n')
+    spec = studies.load_spec(spec_file)
+    names = [hpc.select_member(spec, str(k)).name for k in range(6)]
+    assert names == [f"conductivity={v},formulation={f}" for f in ("faradaic", "gao2024") for v in (0.025, 25, 2500)]
+    assert hpc.select_member(spec, "conductivity=25,formulation=gao2024").base == "gao2024"
+    with pytest.raises(UserError, match=r"0\.\.5"):
+        hpc.select_member(spec, "6")
+    (tmp_path / "s" / names[4]).mkdir(parents=True)
+    (tmp_path / "s" / names[4] / "summary.json").write_text('{"status": "completed", "wall_time_s": 2.0}')
+    record = hpc.assemble_record(spec, tmp_path / "s")
+    assert record["formulations"] == ["faradaic", "gao2024"] and record["state"] == "incomplete"
+    done = [(m["case"], m["formulation"], m["base"]) for m in record["members"] if m["status"] == "completed"]
+    assert done == [("conductivity=25", "gao2024", "gao2024")]
 
 
 def test_bad_member_is_one_line(tmp_path):

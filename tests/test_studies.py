@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fem_dendrite import cli, studies
+from fem_dendrite import cli, config, studies
 from fem_dendrite.errors import UserError
 
 # The fake `fem-dendrite`: `run [BASE] --out DIR --set k=v ... [--resume]`. It notes each start/end in
@@ -143,6 +143,59 @@ def test_paper_scale_overrides_come_between_common_and_member_values():
     assert small.members[0].name == paper.members[0].name == "end_s=5"
 
 
+TWO_FORMULATIONS = '''
+    [sweep]
+    formulations = ["faradaic", "gao2024"]
+    set = { "electrode.control" = "galvanostatic" }
+    [formulation.gao2024]
+    base = "gao2024"
+    set = { "time.end_s" = 0.5 }
+    [paper_scale]
+    set = { "mesh.cell_size_fine_m" = 1.5e-8 }
+    [[member]]
+    name = "ref"
+    [grid]
+    "materials.grain_boundary.conductivity" = [0.025, 25.0]
+'''
+
+
+def test_formulations_run_every_member_once_per_formulation():
+    spec = studies.parse_spec(tomllib.loads(TWO_FORMULATIONS), paper_scale=True)
+    assert spec.formulations == ("faradaic", "gao2024")
+    assert [m.name for m in spec.members] == [
+        "ref,formulation=faradaic", "conductivity=0.025,formulation=faradaic", "conductivity=25,formulation=faradaic",
+        "ref,formulation=gao2024", "conductivity=0.025,formulation=gao2024", "conductivity=25,formulation=gao2024"]
+    assert [m.formulation for m in spec.members] == ["faradaic"] * 3 + ["gao2024"] * 3
+    assert [m.case for m in spec.members[:3]] == [m.case for m in spec.members[3:]] == [
+        "ref", "conductivity=0.025", "conductivity=25"]
+    assert [m.base for m in spec.members] == [None] * 3 + ["gao2024"] * 3     # faradaic: [sweep] base (default)
+    faradaic, gao = spec.members[1], spec.members[4]
+    assert faradaic.values == gao.values == {"materials.grain_boundary.conductivity": 0.025}   # the swept value only
+    assert faradaic.set_args() == ['electrode.control="galvanostatic"', "mesh.cell_size_fine_m=1.5e-08",
+                                   'electrochemistry.formulation="faradaic"',
+                                   "materials.grain_boundary.conductivity=0.025"]
+    assert gao.set_args() == ['electrode.control="galvanostatic"', "mesh.cell_size_fine_m=1.5e-08",
+                              'electrochemistry.formulation="gao2024"', "time.end_s=0.5",
+                              "materials.grain_boundary.conductivity=0.025"]
+    studies.validate_members(spec)   # both formulations' members load as run configs
+    assert studies.FORMULATIONS == config.ElectrochemistryConfig.__dataclass_fields__["formulation"].metadata[
+        "choices"]
+    single = studies.parse_spec({"grid": {"mesh.seed": [1]}})   # no formulations: as before
+    assert single.formulations == () and single.members[0].formulation is None and single.members[0].base is None
+
+
+def test_member_command_uses_the_formulations_base(tmp_path, monkeypatch):
+    monkeypatch.delenv(studies.RUNNER_ENV, raising=False)
+    spec = studies.parse_spec(tomllib.loads(TWO_FORMULATIONS))
+    faradaic, gao = spec.members[0], spec.members[3]
+    assert studies.member_command(spec, faradaic, "d", runner_command="x")[:3] == ["x", "run", "--out"]
+    assert studies.member_command(spec, gao, "d", runner_command="x")[:4] == ["x", "run", "gao2024", "--out"]
+    assert studies.member_settings(gao) == {"base": "gao2024", "set": gao.set_args()}
+    entry = studies.member_entry(gao)
+    assert (entry["formulation"], entry["case"], entry["base"]) == ("gao2024", "ref", "gao2024")
+    assert "formulation" not in studies.member_entry(studies.parse_spec({"grid": {"a.b": [1]}}).members[0])
+
+
 @pytest.mark.parametrize("value, text", [
     (1.0e9, "1e+9"), (0.0125, "0.0125"), (2500.0, "2500"), (2.5e-8, "2.5e-8"), (3, "3"), (True, "true"),
     ("metal_first", "metal_first"), ("a b/c", "a-b-c"), ([1e-6, 2e-6], "1e-6_2e-6"), (float("inf"), "inf")])
@@ -185,6 +238,23 @@ def test_long_derived_names_are_shortened_deterministically():
     ('[paper_scale]\njobs = -1\n[grid]\n"a.b" = [1]', "[paper_scale] jobs"),
     ('[sweep]\nbase = "no/such.toml"\n[grid]\n"a.b" = [1]', "[sweep] base: no config file"),
     ('member = 3', "expected [[member]] tables"),
+    ('[sweep]\nformulations = ["faradaic", "gao"]\n[grid]\n"a.b" = [1]',
+     "[sweep] formulations: unknown formulation 'gao' (accepted: faradaic, gao2024)"),
+    ('[sweep]\nformulations = "faradaic"\n[grid]\n"a.b" = [1]', "[sweep] formulations: expected a non-empty array"),
+    ('[sweep]\nformulations = []\n[grid]\n"a.b" = [1]', "[sweep] formulations: expected a non-empty array"),
+    ('[sweep]\nformulations = ["gao2024", "gao2024"]\n[grid]\n"a.b" = [1]', "'gao2024' listed twice"),
+    ('[sweep]\nformulations = ["faradaic"]\n[formulation.gao2024]\nbase = "gao2024"\n[grid]\n"a.b" = [1]',
+     "[formulation.gao2024]: not in [sweep] formulations (listed: faradaic)"),
+    ('[formulation.gao2024]\nbase = "gao2024"\n[grid]\n"a.b" = [1]',
+     "[formulation.gao2024]: needs [sweep] formulations listing it"),
+    ('[sweep]\nformulations = ["gao2024"]\n[formulation.gao2024]\nbas = "x"\n[grid]\n"a.b" = [1]',
+     "[formulation.gao2024]: unknown key 'bas' (accepted: base, set)"),
+    ('[sweep]\nformulations = ["gao2024"]\n[formulation.gao2024]\nbase = "nope"\n[grid]\n"a.b" = [1]',
+     "[formulation.gao2024] base: no config file"),
+    ('[sweep]\nformulations = ["gao2024"]\n[formulation.gao2024]\nset = { "electrochemistry.formulation" = '
+     '"faradaic" }\n[grid]\n"a.b" = [1]', "set electrochemistry.formulation: set by [sweep] formulations"),
+    ('[sweep]\nformulations = ["gao2024"]\n[grid]\n"electrochemistry.formulation" = ["faradaic"]',
+     "electrochemistry.formulation: set by [sweep] formulations"),
 ])
 def test_bad_specs_are_one_line_user_errors(tmp_path, text, fragment):
     path = write_spec(tmp_path, text)
@@ -296,6 +366,39 @@ def test_report_counts_tips_and_takes_extra_sections(tmp_path, fake_runner):
              for line in report.splitlines() if line.startswith("| ") and not line.startswith("| member")}
     assert cells["finger"][tips_col] == "1" and cells["flat"][tips_col] == "n/a"
     assert report.rstrip().endswith("## Extra\n\n2 rows")
+
+
+def test_two_formulation_sweep_runs_each_member_with_its_base_and_reports_side_by_side(tmp_path, fake_runner):
+    spec = write_spec(tmp_path, '''
+        [sweep]
+        name = "two"
+        jobs = 2
+        formulations = ["faradaic", "gao2024"]
+        [formulation.gao2024]
+        base = "gao2024"
+        set = { "fake.id" = 3 }
+        [grid]
+        "materials.grain_boundary.conductivity" = [0.025, 25.0]
+    ''')
+    out = tmp_path / "out"
+    assert studies.run_sweep_cli(cli_args(spec, out)) == 0
+    record = json.loads((out / "sweep.json").read_text())
+    assert record["formulations"] == ["faradaic", "gao2024"]
+    assert [(m["case"], m["formulation"]) for m in record["members"]] == [
+        ("conductivity=0.025", "faradaic"), ("conductivity=25", "faradaic"),
+        ("conductivity=0.025", "gao2024"), ("conductivity=25", "gao2024")]
+    gao_dir = out / "conductivity=25,formulation=gao2024"
+    assert json.loads((gao_dir / studies.MEMBER_FILE).read_text())["base"] == "gao2024"
+    assert " run gao2024 --out " in (gao_dir / "run.log").read_text()
+    assert " run --out " in (out / "conductivity=25,formulation=faradaic" / "run.log").read_text()
+    report = (out / "report.md").read_text()
+    header = next(line for line in report.splitlines() if line.startswith("| case"))
+    columns = [h.strip() for h in header.split("|")]
+    row = next(line for line in report.splitlines() if line.startswith("| conductivity=25 |"))
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[columns.index("faradaic: depth (m)")] == "1e-07"     # fake.id 1
+    assert cells[columns.index("gao2024: depth (m)")] == "3e-07"      # fake.id 3 from [formulation.gao2024]
+    assert "- formulations: faradaic, gao2024" in report and "- formulation gao2024: base config `gao2024`" in report
 
 
 def test_members_run_concurrently_up_to_jobs(tmp_path, fake_runner):

@@ -213,6 +213,73 @@ def test_report_has_comparison_resolution_and_wall_time(tmp_path):
     assert "## Figures" not in text
 
 
+def write_two_formulation_sweep(tmp_path, key, xs, summaries) -> Path:
+    """A sweep folder with members CASE,formulation=F for F in summaries ({F: [summary per x]})."""
+    out = tmp_path / "two"
+    out.mkdir()
+    entries = []
+    for label, per_x in summaries.items():
+        for i, (x, summary) in enumerate(zip(xs, per_x)):
+            name = f"x{i},formulation={label}"
+            (out / name).mkdir()
+            (out / name / "summary.json").write_text(json.dumps({"status": "completed", **summary}))
+            entries.append({"name": name, "dir": name, "values": {key: x}, "status": "completed",
+                            "formulation": label, "case": f"x{i}", "base": "gao2024" if label == "gao2024" else None})
+    record = {"format": 1, "name": "two", "description": "", "spec_file": "spec.toml", "paper_scale": False,
+              "base": None, "state": "finished", "updated_at": "now", "members": entries,
+              "formulations": list(summaries), "spec": {}}
+    (out / "sweep.json").write_text(json.dumps(record))
+    return out
+
+
+def table_cells(text: str, first: str) -> dict:
+    """{header: cell} of the Markdown table row whose first cell is `first` (headers of the table above it)."""
+    lines = text.splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.startswith(f"| {first} |"))
+    header = next(lines[j] for j in range(i, -1, -1) if lines[j + 1].startswith("|---"))
+    return dict(zip([h.strip() for h in header.split("|")], [c.strip() for c in lines[i].split("|")]))
+
+
+def test_two_formulation_report_has_a_verdict_column_per_formulation(tmp_path):
+    sigmas = [0.0125, 0.025, 25.0, 2500.0]
+    faradaic = [{"potential_span_V": v, "dendrite_depth_m": 7e-7, "gb_lead_m": 4.8e-8, "wagner_number": 25.0,
+                 "interface_overpotential_span_V": 0.03, "faradaic_balance": 2e-15, "wall_time_s": 60.0}
+                for v in (2.4, 1.0, 1e-3, 5e-5)]                    # the paper's spans: both span statements hold
+    gao = [{"potential_span_V": 0.15, "dendrite_depth_m": 3.5e-7, "gb_lead_m": -3.8e-8, "wall_time_s": 20.0}
+           for _ in sigmas]                                           # the applied 0.15 V everywhere: neither holds
+    out = write_two_formulation_sweep(tmp_path, SIGMA_KEY, sigmas, {"faradaic": faradaic, "gao2024": gao})
+    text = studies.make_report(out, figures=False).read_text()
+    high = table_cells(text, "1")
+    assert high["paper"].startswith("High GB conductivity gives an almost uniform")
+    assert high["faradaic"] == studies.REPRODUCED and high["gao2024"] == studies.NOT_REPRODUCED
+    assert "5e-05" in high["faradaic: the numbers that decide it"] and "0.15" in high["gao2024: the numbers that decide it"]
+    low = table_cells(text, "2")
+    assert low["faradaic"] == studies.REPRODUCED and low["gao2024"] == studies.NOT_REPRODUCED
+    tips = table_cells(text, "3")                                     # no eta field: tips not computed in either
+    assert tips["faradaic"] == tips["gao2024"] == studies.NOT_COMPUTED
+    assert "Summary, faradaic: 2 reproduced, 2 not computed." in text
+    assert "Summary, gao2024: 2 not reproduced, 2 not computed." in text
+    case = table_cells(text, "x3")                                    # side by side: one row per swept value
+    assert case["faradaic: depth (m)"] == "7e-07" and case["gao2024: depth (m)"] == "3.5e-07"
+    assert case["faradaic: GB lead (m)"] == "4.8e-08" and case["gao2024: GB lead (m)"] == "-3.8e-08"
+    assert case["faradaic: Wa"] == "25" and case["gao2024: Wa"] == "n/a"
+    assert "- formulation faradaic: base config `bundled default`" in text and "sum 240.0 s" in text
+    assert "- formulation gao2024: base config `gao2024`" in text and "sum 80.0 s" in text
+    assert "Note (" not in text                                       # sigma_GB acts in both formulations
+
+
+def test_two_formulation_report_says_where_the_swept_key_is_inactive(tmp_path):
+    ds = [2.66e-13, 2.66e-12, 2.66e-11]
+    faradaic = [{"dendrite_depth_m": 7e-7, "metal_measure": 1e-12} for _ in ds]
+    gao = [{"dendrite_depth_m": d, "metal_measure": d / 2} for d in (3e-7, 2e-7, 1e-7)]
+    out = write_two_formulation_sweep(tmp_path, D_KEY, ds, {"faradaic": faradaic, "gao2024": gao})
+    text = studies.make_report(out, figures=False).read_text()
+    row = table_cells(text, "1")
+    assert row["faradaic"] == f"{studies.NOT_REPRODUCED} (D_GB inactive, see note)"
+    assert row["gao2024"] == studies.REPRODUCED
+    assert "Note (faradaic): D_GB enters no equation of the Faradaic formulation" in text
+
+
 # -- figures --------------------------------------------------------------------------------------------------------
 L = 1.0e-6
 
@@ -274,6 +341,21 @@ def test_sweep_figures_with_and_without_mechanics_and_a_missing_member(tmp_path)
     assert histories.is_file() and histories.stat().st_size > 1000
 
 
+def test_front_segments_follow_the_synthetic_finger_and_the_fronts_figure_is_made(tmp_path):
+    # eta is 1 at the nodes x <= tip L, |y - L/2| <= 0.15 L (8 x 8 squares of 1/8 um): the 0.5 contour lies half-way
+    # to the next node, at x = 0.5625 um (tip 0.5) and 0.8125 um (tip 0.8), y = 0.3125 and 0.6875 um
+    for tip, x_front in ((0.5, 0.5625), (0.8, 0.8125)):
+        segments = render.front_segments(synthetic_snapshot(tip=tip))
+        assert segments.shape[1:] == (2, 2)
+        assert segments[:, :, 0].max() == pytest.approx(x_front)
+        assert segments[:, :, 1].min() == pytest.approx(0.3125) and segments[:, :, 1].max() == pytest.approx(0.6875)
+    dirs = [write_member(tmp_path / "a", probes=False), write_member(tmp_path / "b", tip=0.8, probes=False)]
+    (dirs[0] / "summary.json").write_text('{"gb_lead_m": 1.5e-8}')
+    path = render.render_sweep_fronts(dirs, ["a", "b"], tmp_path / "fronts.png")
+    assert path.is_file() and path.stat().st_size > 1000
+    assert render.render_sweep_fronts([tmp_path / "missing"], ["m"], tmp_path / "none.png") is None
+
+
 def test_gb_metal_fraction(tmp_path):
     along = write_member(tmp_path / "along", probes=False)   # the finger lies within gb_width of the GB y = L/2
     assert studies.member_gb_metal_fraction(along) == pytest.approx(1.0)
@@ -298,6 +380,7 @@ def test_make_report_writes_figures_and_survives_broken_members(tmp_path):
     assert (out / "figures" / "fields.png").stat().st_size > 1000
     assert (out / "figures" / "histories.png").stat().st_size > 1000
     assert "![fields](figures/fields.png)" in text and "![histories](figures/histories.png)" in text
+    assert "![fronts](figures/fronts.png)" in text
     assert "p1 at (0.3, 0.5) um" in text
     line = next(ln for ln in text.splitlines() if "Stiffer GBs slow growth" in ln)
     assert "| reproduced |" in line   # depth -4 %, metal -2 % from 1 to 80 GPa (E3 failed: left out)

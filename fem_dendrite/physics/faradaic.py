@@ -5,9 +5,9 @@ Unknowns: the phase field eta, the electrolyte (Na+) potential phi, the metal po
 an equipotential body, 1e8 x more conductive than NZSP) and, with the mechanics, u. NZSP is a single-ion conductor
 (Na+ over fixed sites, transference number ~1): c = c0 everywhere, no Nernst-Planck equation.
 
-    overpotential        eta_s = V_s - phi - E0 - V_m sigma_h / F                                   (V)
+    overpotential        eta_s = V_s - phi - E0 - V_m (sigma_h - gamma K_m) / F                     (V)
     reaction current     i_F = i0(beta) [exp(-alpha n F eta_s / RT) - exp((1 - alpha) n F eta_s / RT)]  (A/m^2, > 0 plating)
-    phase field          d eta/dt = -L_sigma [g'(eta) - div(kappa grad eta)] + (V_m / F) i_F |grad eta|
+    phase field          d eta/dt = -L_sigma [g'(eta) - div(kappa grad eta) + kappa |grad eta| K] + (V_m / F) i_F |grad eta|
     charge               div((1 - h(eta)) sigma(beta) grad phi) = q_F,   q_F = (F / V_m) d h(eta)/dt    (A/m^3)
 
 - Velocity form (PRISMS-PF corrosion application): the front moves at v_n = V_m i_F / F. For a flat travelling front
@@ -15,8 +15,13 @@ an equipotential body, 1e8 x more conductive than NZSP) and, with the mechanics,
 - One reaction current: the charge equation's sink is the rate at which the metal measure integral h(eta) changes,
   times F / V_m, on the same quadrature rule as the metal measure: the charge passed and the metal formed agree
   discretely (to the solver tolerance). All of d h/dt is Faradaic (Chadwick, Zhang & Voorhees 2023): the Allen-Cahn
-  relaxation (profile upkeep; capillary motion with kinetic coefficient L_sigma kappa) changes the metal only together
-  with its current, i.e. capillarity acts as an overpotential (the run prints the capillary / Faradaic speed ratio).
+  relaxation changes the metal only together with its current.
+- Capillarity (electrochemistry.capillarity): "overpotential" (default) puts it where the thermodynamics has it, in
+  eta_s as the Gibbs-Thomson term gamma K_m (K_m = -K, K = div(grad eta / |grad eta|) from fem_dendrite.curvature,
+  lagged by one step; gamma = sqrt(kappa0 W / 18)), and removes the curvature motion from the Allen-Cahn part with the
+  counter term kappa |grad eta| K, so that L_sigma keeps the profile only and a curved front moves at the speed its
+  Butler-Volmer kinetics gives the capillary overpotential. "allen_cahn" leaves capillarity to the Allen-Cahn part
+  (curvature motion at L_sigma kappa K, a speed set by the numerical L_sigma).
 - Electrolyte closure: phi lives in the electrolyte with conductivity (1 - h(eta)) sigma(beta) (smoothed boundary);
   inside the metal a conductivity floor sigma_floor (1e-6 sigma_SE) extends phi harmonically, with no current source
   there. With the sink spread as |grad h| and the conductivity (1 - h) sigma, a flat front's current density falls to
@@ -32,12 +37,25 @@ from fem_dendrite.materials import interpolation
 from fem_dendrite.physics.electrochemistry import anisotropic_gradient_coefficient, double_well_derivative
 
 
-def overpotential(metal_potential, phi, equilibrium_potential, molar_volume=None, hydrostatic_stress=None):
-    """eta_s = V_s - phi - E0 - V_m sigma_h / F (scaled: V_m c0 sigma_h / (c0 R T), all in RT/F units)."""
+def overpotential(metal_potential, phi, equilibrium_potential, molar_volume=None, hydrostatic_stress=None,
+                  capillary_pressure=None):
+    """eta_s = V_s - phi - E0 - V_m (sigma_h - gamma K_m) / F (scaled: stresses by c0 R T, potentials by RT/F).
+
+    gamma K_m is the Laplace pressure of the metal (K_m > 0 on a convex metal surface): like a compression it raises
+    the metal's chemical potential by V_m gamma K_m, so a convex tip needs a more negative V_s to plate
+    (Gibbs-Thomson: gamma V_m K_m / F = 0.9 mV for a 0.1 um radius with gamma = 36 mJ/m^2)."""
     eta_s = metal_potential - phi - equilibrium_potential
     if hydrostatic_stress is not None:
         eta_s = eta_s - molar_volume * hydrostatic_stress
+    if capillary_pressure is not None:
+        eta_s = eta_s + molar_volume * capillary_pressure
     return eta_s
+
+
+def interface_energy(gradient_coefficient, barrier_height):
+    """gamma = sqrt(kappa0 W / 18) (J/m^2; scaled by c0 R T L0): the energy of the equilibrium profile of
+    f = W eta^2 (1 - eta)^2 + kappa0 |grad eta|^2 / 2."""
+    return ufl.sqrt(gradient_coefficient * barrier_height / 18.0)
 
 
 def reaction_current(eta_s, exchange_current, alpha, n):
@@ -55,17 +73,27 @@ def interface_density(eta, regularisation):
     return g2 / ufl.sqrt(g2 + regularisation**2)
 
 
-def phase_field_residual(eta, eta_old, test, dt, velocity, p, dx, dx_reaction=None, regularisation=1.0e-2):
+def phase_field_residual(eta, eta_old, test, dt, velocity, p, dx, dx_reaction=None, regularisation=1.0e-2,
+                         curvature=None):
     """Allen-Cahn profile upkeep plus the Faradaic front velocity (scaled):
 
-        (eta - eta_old)/dt + L_sigma [g'(eta) - div(kappa grad eta)] - v_n |grad eta| = 0,   v_n = V_m i_F / F
+        (eta - eta_old)/dt + L_sigma [g'(eta) - div(kappa grad eta) + kappa |grad eta| K] - v_n |grad eta| = 0,
+        v_n = V_m i_F / F
+
+    With `curvature` K = div(grad eta / |grad eta|) given, the counter term kappa |grad eta| K removes the
+    curvature-driven (capillary) motion from the Allen-Cahn part (Sun & Beckermann, J. Comput. Phys. 220 (2007) 626):
+    L_sigma then only keeps the profile, and capillarity acts through the overpotential (Gibbs-Thomson). Without it
+    the Allen-Cahn part moves a curved front at L_sigma kappa K.
     """
     dx_reaction = dx if dx_reaction is None else dx_reaction
     kappa = anisotropic_gradient_coefficient(eta, p.gradient_coefficient, p.anisotropy_strength, p.anisotropy_mode)
     driving = double_well_derivative(eta, p.barrier_height)
-    return (((eta - eta_old) / dt * test
-             + p.interface_mobility * (driving * test + kappa * ufl.inner(ufl.grad(eta), ufl.grad(test)))) * dx
-            - velocity * interface_density(eta, regularisation) * test * dx_reaction)
+    residual = (((eta - eta_old) / dt * test
+                 + p.interface_mobility * (driving * test + kappa * ufl.inner(ufl.grad(eta), ufl.grad(test)))) * dx
+                - velocity * interface_density(eta, regularisation) * test * dx_reaction)
+    if curvature is not None:
+        residual += p.interface_mobility * kappa * interface_density(eta, regularisation) * curvature * test * dx
+    return residual
 
 
 def plating_source(eta, eta_old, dt, molar_volume):

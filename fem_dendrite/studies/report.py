@@ -79,7 +79,8 @@ def section_header(ctx: ReportContext) -> str:
     if Path(spec_file).parent == bundled:  # bundled: the package path, not this machine's
         spec_file = f"fem_dendrite/sweeps/{Path(spec_file).name} (bundled: {Path(spec_file).stem})"
     lines += [f"- spec: `{spec_file}`" + (" (paper scale)" if rec.get("paper_scale") else ""),
-              f"- base config: `{rec.get('base') or 'bundled default'}`",
+              (f"- formulations: {', '.join(rec['formulations'])} (each member runs once per formulation)"
+               if rec.get("formulations") else f"- base config: `{rec.get('base') or 'bundled default'}`"),
               f"- members: {done}/{len(ctx.rows)} completed; sweep state: {rec.get('state')}",
               f"- updated: {rec.get('updated_at')}",
               f"- resolution: {resolution_text(ctx)}",
@@ -188,14 +189,21 @@ REPORT_SECTIONS: tuple = (section_header, section_members, section_paper, sectio
 def make_report(sweep_dir: str | Path, sections: Sequence[ReportSection] | None = None, *,
                 figures: bool = True) -> Path:
     """Write DIR/report.md from DIR/sweep.json and the member folders (and, with `figures`, DIR/figures/);
-    returns its path."""
+    returns its path. A sweep with several formulations gets compare.FORMULATION_SECTIONS (side by side)."""
     sweep_dir = Path(sweep_dir)
     try:
         record = json.loads((sweep_dir / SWEEP_FILE).read_text())
     except FileNotFoundError:
         raise UserError(f"{sweep_dir}: no {SWEEP_FILE} (not a sweep folder)") from None
     rows = member_rows(sweep_dir, record)
-    ctx = ReportContext(sweep_dir, record, rows, make_figures(sweep_dir, rows) if figures else {})
+    labels = record.get("formulations") or []
+    if labels:  # several formulations: side by side (fem_dendrite.studies.compare)
+        from fem_dendrite.studies.compare import FORMULATION_SECTIONS, formulation_figures
+        made = formulation_figures(sweep_dir, rows, labels) if figures else {}
+        sections = FORMULATION_SECTIONS if sections is None else sections
+    else:
+        made = make_figures(sweep_dir, rows) if figures else {}
+    ctx = ReportContext(sweep_dir, record, rows, made)
     parts = [text for section in (REPORT_SECTIONS if sections is None else sections) if (text := section(ctx))]
     path = sweep_dir / REPORT_FILE
     path.write_text("\n\n".join(parts) + "\n")

@@ -67,12 +67,13 @@ def member_tip_count(member_dir: str | Path) -> int | None:
 
 
 def member_rows(sweep_dir: str | Path, record: Mapping) -> list[dict]:
-    """Per member: name, status, values, its summary.json (or {}), its tip count and the fraction of its grown
+    """Per member: name, status, values, formulation and case (multi-formulation sweeps), its summary.json (or {}), its tip count and the fraction of its grown
     metal along the grain boundaries (member_gb_metal_fraction) (None when unknown)."""
     rows = []
     for entry in record["members"]:
         member_dir = Path(sweep_dir) / entry["dir"]
         rows.append({"name": entry["name"], "status": entry["status"], "values": entry.get("values", {}),
+                     "formulation": entry.get("formulation"), "case": entry.get("case", entry["name"]),
                      "dir": member_dir, "summary": read_summary(member_dir) or {},
                      "tips": member_tip_count(member_dir),
                      "gb_metal_fraction": member_gb_metal_fraction(member_dir)})

@@ -67,8 +67,8 @@ def member_command(spec: SweepSpec, member: Member, member_dir: str | Path, *,
                    runner_command: Sequence[str] | str | None = None, resume: bool = False) -> list[str]:
     """argv that runs one member."""
     cmd = runner_prefix(runner_command) + ["run"]
-    if spec.base is not None:
-        cmd.append(spec.base)
+    if member.base is not None:
+        cmd.append(member.base)
     cmd += ["--out", str(member_dir)]
     for assignment in member.set_args():
         cmd += ["--set", assignment]
@@ -187,8 +187,17 @@ class _Running:
     started: float
 
 
-def _member_settings(spec: SweepSpec, member: Member) -> dict:
-    return {"base": spec.base, "set": member.set_args()}
+def member_settings(member: Member) -> dict:
+    """What DIR/MEMBER/member.json records (a folder run with other settings is refused)."""
+    return {"base": member.base, "set": member.set_args()}
+
+
+def member_entry(member: Member) -> dict:
+    """The member's fields in sweep.json (formulation and case only in a multi-formulation sweep)."""
+    entry = {"name": member.name, "dir": member.name, "values": member.values, "set": member.set_args()}
+    if member.formulation is not None:
+        entry.update(formulation=member.formulation, case=member.case, base=member.base)
+    return entry
 
 
 def _check_member_dirs(spec: SweepSpec, out_dir: Path) -> None:
@@ -201,7 +210,7 @@ def _check_member_dirs(spec: SweepSpec, out_dir: Path) -> None:
             previous = json.loads(path.read_text())
         except ValueError:
             continue
-        if previous != _member_settings(spec, member):
+        if previous != member_settings(member):
             raise UserError(f"{out_dir / member.name}: was run with other settings ({previous}); "
                             "use another --out or delete that folder")
 
@@ -224,8 +233,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, jobs: int | None = None,
     if jobs * spec.ranks_per_member > 1:
         env.setdefault("OMP_NUM_THREADS", "1")  # members share the cores: no oversubscription by BLAS threads
 
-    entries = {m.name: {"name": m.name, "dir": m.name, "values": m.values, "set": m.set_args(),
-                        "status": "pending", "returncode": None, "wall_time_s": None, "resumed": False,
+    entries = {m.name: {**member_entry(m), "status": "pending", "returncode": None, "wall_time_s": None, "resumed": False,
                         "command": None} for m in spec.members}
     states = {}
     for name, entry in entries.items():
@@ -236,6 +244,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, jobs: int | None = None,
     record = {"format": 1, "name": spec.name, "description": spec.description, "spec_file": spec.source,
               "paper_scale": spec.paper_scale, "base": spec.base, "jobs": jobs,
               "ranks_per_member": spec.ranks_per_member, "spec": spec.raw, "state": "running",
+              **({"formulations": list(spec.formulations)} if spec.formulations else {}),
               "started_at": _now(), "updated_at": _now(), "members": list(entries.values())}
 
     def save(state: str | None = None) -> None:
@@ -297,7 +306,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, jobs: int | None = None,
 def _start(spec, member, out_dir, entry, runner_command, env, lock_fd) -> _Running:
     member_dir = out_dir / member.name
     member_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(member_dir / MEMBER_FILE, _member_settings(spec, member))
+    _write_json(member_dir / MEMBER_FILE, member_settings(member))
     summary = member_dir / "summary.json"
     if summary.exists():  # an earlier failed/interrupted attempt: keep it aside, so a stale status is never read
         os.replace(summary, member_dir / "summary.previous.json")

@@ -28,11 +28,15 @@ RESERVED_NAMES = frozenset({SWEEP_FILE, REPORT_FILE, LOCK_FILE, "figures"})
 MAX_NAME_LENGTH = 120
 _STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGKILL, signal.SIGHUP})  # -> "interrupted"
 _SECTION_KEYS = {
-    "sweep": {"name", "description", "base", "jobs", "ranks_per_member", "set"},
+    "sweep": {"name", "description", "base", "jobs", "ranks_per_member", "set", "formulations"},
     "paper_scale": {"set", "jobs", "ranks_per_member"},
     "member": {"name", "set"},
     "grid": None,  # any override key
+    "formulation": None,  # one table per name in [sweep] formulations
 }
+_FORMULATION_KEYS = {"base", "set"}
+FORMULATION_KEY = "electrochemistry.formulation"   # set on every member of a multi-formulation sweep
+FORMULATIONS = ("faradaic", "gao2024")             # the accepted values (config.ElectrochemistryConfig)
 _KEY_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=,+-]*$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -46,6 +50,9 @@ class Member:
     name: str
     values: dict
     overrides: dict
+    base: str | None = None        # its run config (the spec's, or its formulation's)
+    formulation: str | None = None  # set when the spec lists [sweep] formulations
+    case: str | None = None        # the name without the formulation (one row of the side-by-side report)
 
     def set_args(self) -> list[str]:
         """``key=<TOML literal>`` strings for `fem-dendrite run --set`."""
@@ -65,6 +72,7 @@ class SweepSpec:
     paper_scale: bool
     source: str               # where the spec came from (for messages and sweep.json)
     raw: dict                 # the spec as read
+    formulations: tuple = ()  # [sweep] formulations: each member runs once per formulation (formulation-major)
 
     def member(self, name: str) -> Member:
         return next(m for m in self.members if m.name == name)
@@ -121,7 +129,7 @@ def parse_spec(data: Mapping, *, source: str = "<spec>", spec_dir: str | Path = 
 
     name = _string(sweep.get("name", default_name), "[sweep] name", fail)
     description = _string(sweep.get("description", ""), "[sweep] description", fail)
-    base = _resolve_base(_string(sweep.get("base", ""), "[sweep] base", fail), Path(spec_dir), fail)
+    base = _resolve_base(_string(sweep.get("base", ""), "[sweep] base", fail), Path(spec_dir), fail, "[sweep] base")
     jobs = _positive_int(sweep.get("jobs", 1), "[sweep] jobs", fail)
     ranks = _positive_int(sweep.get("ranks_per_member", 1), "[sweep] ranks_per_member", fail)
     common = _overrides(sweep.get("set", {}), "[sweep] set", fail)
@@ -157,7 +165,7 @@ def parse_spec(data: Mapping, *, source: str = "<spec>", spec_dir: str | Path = 
         fail("members", "the sweep is empty: add [[member]] tables or a [grid] table")
 
     labels = key_labels([k for _, values, _ in entries for k in values])
-    members, seen = [], {}
+    cases, seen = [], {}
     for explicit, values, where in entries:
         member_name = explicit if explicit is not None else derive_name(values, labels)
         _check_name(member_name, f"{where} name", fail)
@@ -166,9 +174,63 @@ def parse_spec(data: Mapping, *, source: str = "<spec>", spec_dir: str | Path = 
             fail(f"{where} name", f"duplicate member name {member_name!r} (also {seen[folded]}); "
                  "give the members distinct `name`s or distinct values")
         seen[folded] = where
-        members.append(Member(member_name, dict(values), {**common, **values}))
+        cases.append((member_name, dict(values), where))
+    formulations = _formulations(data, sweep, base, Path(spec_dir), fail)
+    if not formulations:
+        members = [Member(n, v, {**common, **v}, base) for n, v, _ in cases]
+    else:
+        for key, where in [(k, "[sweep] set") for k in common] + [(k, w) for _, v, w in cases for k in v]:
+            if key == FORMULATION_KEY:
+                fail(f"{where} {key}", "set by [sweep] formulations (one member per formulation)")
+        members = []
+        for label, (form_base, form_set) in formulations.items():   # formulation-major: --member K
+            for case, values, where in cases:
+                member_name = f"{case},formulation={label}"
+                _check_name(member_name, f"{where} name", fail)
+                overrides = {**common, FORMULATION_KEY: label, **form_set, **values}
+                members.append(Member(member_name, values, overrides, form_base, label, case))
     return SweepSpec(name=name, description=description, base=base, jobs=jobs, ranks_per_member=ranks,
-                     members=tuple(members), paper_scale=paper_scale, source=source, raw=dict(data))
+                     members=tuple(members), paper_scale=paper_scale, source=source, raw=dict(data),
+                     formulations=tuple(formulations))
+
+
+def _formulations(data: Mapping, sweep: Mapping, base, spec_dir: Path, fail) -> dict:
+    """[sweep] formulations and their [formulation.NAME] tables: {name: (base, overrides)} in the listed order
+    ({} without formulations). A formulation's base defaults to [sweep] base; its set comes after [sweep] set."""
+    tables = _table(data.get("formulation", {}), "[formulation]", fail)
+    if "formulations" not in sweep:
+        if tables:
+            fail(f"[formulation.{next(iter(tables))}]", "needs [sweep] formulations listing it")
+        return {}
+    listed = sweep["formulations"]
+    accepted = f"accepted: {', '.join(FORMULATIONS)}"
+    if not isinstance(listed, list) or not listed or not all(isinstance(f, str) for f in listed):
+        fail("[sweep] formulations", f"expected a non-empty array of formulation names ({accepted}), "
+             f"got {_short(listed)}")
+    out = {}
+    for label in listed:
+        if label not in FORMULATIONS:
+            fail("[sweep] formulations", f"unknown formulation {label!r} ({accepted})")
+        if label in out:
+            fail("[sweep] formulations", f"{label!r} listed twice")
+        out[label] = (base, {})
+    for label, table in tables.items():
+        where = f"[formulation.{label}]"
+        if label not in out:
+            fail(where, f"not in [sweep] formulations (listed: {', '.join(out)})")
+        table = _table(table, where, fail)
+        for key in table:
+            if key not in _FORMULATION_KEYS:
+                fail(where, f"unknown key {key!r} (accepted: {', '.join(sorted(_FORMULATION_KEYS))})")
+        form_base = base
+        if "base" in table:
+            form_base = _resolve_base(_string(table["base"], f"{where} base", fail), spec_dir, fail,
+                                      f"{where} base")
+        form_set = _overrides(table.get("set", {}), f"{where} set", fail)
+        if FORMULATION_KEY in form_set:
+            fail(f"{where} set {FORMULATION_KEY}", "set by [sweep] formulations (the table's name)")
+        out[label] = (form_base, form_set)
+    return out
 
 
 def _table(value, field, fail) -> dict:
@@ -242,7 +304,7 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _resolve_base(base: str, spec_dir: Path, fail) -> str | None:
+def _resolve_base(base: str, spec_dir: Path, fail, field: str = "[sweep] base") -> str | None:
     if not base:
         return None
     path = Path(base) if Path(base).is_absolute() else spec_dir / base
@@ -255,7 +317,7 @@ def _resolve_base(base: str, spec_dir: Path, fail) -> str | None:
         names = []
     if base in names:
         return base
-    fail("[sweep] base", f"no config file {path} and no bundled config {base!r} "
+    fail(field, f"no config file {path} and no bundled config {base!r} "
          f"(accepted: \"\" for the default, a path relative to the spec, or one of: {', '.join(names) or 'none'})")
     return None
 
@@ -333,7 +395,7 @@ def validate_members(spec: SweepSpec) -> None:
         return
     for member in spec.members:
         try:
-            config.load(spec.base, member.set_args())
+            config.load(member.base, member.set_args())
         except UserError as err:
             raise UserError(f"sweep member {member.name}: {err}") from None
 

@@ -56,6 +56,7 @@ class PaperSweep:
     unit: str
     figures: str
     statements: tuple
+    inactive: tuple = ()   # (formulation, why the swept key enters none of its equations): said in the report
 
 
 def metric_value(row: Mapping, metric: str) -> float | None:
@@ -272,7 +273,9 @@ PAPER_SWEEPS: tuple = (
             "Lower GB diffusivity gives faster, more pronounced growth",
             f"dendrite depth and metal measure (same end time) decrease with D_GB: {_TREND}",
             trend(["dendrite_depth_m", "metal_measure"], -1)),
-    )),
+    ), inactive=(("faradaic", "D_GB enters no equation of the Faradaic formulation (c = c0 everywhere, no Na+ "
+                  "transport equation), so its members differ only by an unused parameter: they must agree, and "
+                  "its verdict measures nothing about D_GB"),)),
 )
 
 
