@@ -70,6 +70,8 @@ class MeshConfig:
     gb_width_m: float = _p(check="positive")
     file: str = _p()
     seed_points_m: tuple = _p()  # explicit Voronoi seeds, one per grain (a bicrystal); [] = random (seed)
+    structured_cells: tuple = _p(check="positive_vector")  # [nx, ny]: a uniform single-grain rectangle; [] = Gmsh
+    structured_diagonal: str = _p(choices=("crossed", "right", "left"))  # triangles of each structured square
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class ElectrochemistryConfig:
     metal_molar_volume: Quantity = _q("m^3/mol", "positive")
     ion_transport: str = _p(choices=("dilute", "site_limited"))
     ion_site_density: Quantity = _q("mol/m^3", "positive")
+    phase_mass: str = _p(choices=("consistent", "lumped"))  # gao2024: quadrature of d eta/dt and g'(eta)
+    charge_source: str = _p(choices=("reaction", "none"))  # gao2024: eq. 3's source; "none" = Laplace potential
     capillarity: str = _p(choices=("overpotential", "allen_cahn"))
 
 
@@ -156,11 +160,15 @@ class Nucleus:
 
 @dataclass(frozen=True)
 class InitialConfig:
-    """Initial metal: a layer on the plating electrode (optionally perturbed) and any number of nuclei."""
+    """Initial metal: a layer on the plating electrode (optionally perturbed, optionally with random noise on its
+    front) and any number of nuclei, or a field read from a file."""
 
     layer_thickness: Quantity = _q("m", "nonnegative")
     perturbation_amplitude: Quantity = _q("m", "nonnegative")
     perturbation_wavelength: Quantity = _q("m", "positive")
+    noise_amplitude: Quantity = _q("m", "nonnegative")  # uniform random shift of the layer front, +- this
+    noise_seed: int = _p(check="nonnegative")
+    field_file: str = _p()  # .npz of eta (and c) on a regular grid (fem_dendrite.initial_field); "" = generated
     nuclei: tuple = field(default=(), metadata={"item": Nucleus})
 
 
@@ -448,6 +456,9 @@ def _validate_cross(cfg: Config) -> None:
     if e.formulation == "gao2024" and cfg.mechanics.enabled and cfg.mechanics.coupling == "staggered":
         raise UserError("mechanics.coupling: \"staggered\" needs electrochemistry.formulation = \"faradaic\" (in "
                         "gao2024 the stress drives eq. 1 directly; accepted there: \"monolithic\")")
+    if e.formulation != "gao2024" and (e.phase_mass != "consistent" or e.charge_source != "reaction"):
+        raise UserError("electrochemistry.phase_mass: \"lumped\" and charge_source = \"none\" need formulation = "
+                        "\"gao2024\" (accepted with faradaic: phase_mass = \"consistent\", charge_source = \"reaction\")")
     if e.formulation == "gao2024" and e.ion_transport == "site_limited":
         if e.metal_sink != "faradaic":
             raise UserError("electrochemistry.ion_transport: \"site_limited\" needs electrochemistry.metal_sink = "
@@ -466,6 +477,17 @@ def _validate_cross(cfg: Config) -> None:
         center = nucleus.center.value
         if not isinstance(center, tuple) or len(center) != m.dim:
             raise UserError(f"initial.nuclei[{i}].center: expected {m.dim} coordinates (m)")
+    if m.structured_cells:
+        if m.dim != 2 or len(m.structured_cells) != 2 or any(int(n) != n for n in m.structured_cells):
+            raise UserError(f"mesh.structured_cells: expected two integers [nx, ny] (2D only), "
+                            f"got {list(m.structured_cells)}")
+    ini = cfg.initial
+    if ini.field_file:
+        if float(ini.noise_amplitude) > 0:
+            raise UserError("initial.noise_amplitude: must be 0 with initial.field_file (the file holds the field)")
+        if not Path(ini.field_file).is_file():
+            raise UserError(f"initial.field_file: {ini.field_file} does not exist (expected an .npz with x_m, y_m, "
+                            "eta[, c])")
     width = 2.0 * math.sqrt(2.0 * float(cfg.electrochemistry.gradient_coefficient)
                             / float(cfg.electrochemistry.barrier_height))
     if width > 0.25 * min(m.size_m):
@@ -481,6 +503,8 @@ def _validate_cross(cfg: Config) -> None:
     sizes = [m.cell_size_grain_m, m.cell_size_gb_m] + ([m.cell_size_fine_m] if m.fine_band_m > 0 else [])
     # ~ cells of the generated mesh (within a factor of a few), in logarithms: no overflow for any finite input
     cells = math.exp(min(sum(math.log(L) for L in m.size_m) - m.dim * math.log(min(sizes)), 700.0))
+    if m.structured_cells:
+        cells = float(math.prod(int(n) for n in m.structured_cells))
     if not m.file and not cells <= MAX_CELLS:
         raise UserError(f"mesh.size_m: {list(m.size_m)} m with cells of {min(sizes):g} m makes ~{cells:.3g} cells, "
                         f"more than {MAX_CELLS:g}; enlarge mesh.cell_size_*_m or shrink the domain")

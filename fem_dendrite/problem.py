@@ -15,7 +15,7 @@ from dolfinx.fem.petsc import NonlinearProblem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from fem_dendrite import materials
+from fem_dendrite import initial_field, materials
 from fem_dendrite.errors import ConvergenceError
 from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
 from fem_dendrite.parallel import destroy_nonlinear_problem
@@ -170,8 +170,10 @@ class CoupledProblem:
         if freeze:
             F_eta = ((self.eta - self.eta_old) / self.dt) * q * self.dx
         else:
+            # lumped: d eta/dt and g'(eta) on the vertices, a monotone scheme on an under-resolved interface
+            dx_mass = self.dx_reaction if cfg.electrochemistry.phase_mass == "lumped" else self.dx
             F_eta = ec.phase_field_residual(self.eta, self.eta_old, q, self.dt, self.c, self.phi, self.p, self.dx,
-                                            self.dx_reaction)
+                                            self.dx_reaction, dx_mass)
             if mechanics is not None:
                 # L_sigma dpsi_el/deta * q, integrated on the mechanics' quadrature rule (where the history lives)
                 F_eta = F_eta + mechanics.phase_residual(q)
@@ -180,8 +182,11 @@ class CoupledProblem:
                                 if cfg.electrochemistry.metal_sink == "faradaic" else (self.eta - self.eta_old) / self.dt)
         F_c = ec.ion_transport_residual(self.c, self.c_old, r, self.dt, self.deposition_rate, self.phi,
                                         self.diffusivity, self.p, self.dx, self.dx_reaction)
-        F_phi = ec.charge_residual(self.phi, s, self.deposition_rate, self.conductivity, self.p, self.dx,
-                                   self.dx_reaction)
+        if cfg.electrochemistry.charge_source == "none":  # a Laplace potential (as the explicit peer solves)
+            F_phi = self.conductivity * ufl.inner(ufl.grad(self.phi), ufl.grad(s)) * self.dx
+        else:
+            F_phi = ec.charge_residual(self.phi, s, self.deposition_rate, self.conductivity, self.p, self.dx,
+                                       self.dx_reaction)
         # volume residuals of the balanced quantities, tested with electrode indicators for the boundary fluxes
         self._balance_residuals = {"c": (F_c, r), "phi": (F_phi, s)}
         if self.galvanostatic:
@@ -259,6 +264,10 @@ class CoupledProblem:
             wavelength = float(ini.perturbation_wavelength) / L0
             front = thickness + amplitude * np.cos(2.0 * np.pi * x[1] / wavelength)
             distance = x[0] - front
+            noise = float(ini.noise_amplitude) / L0
+            if noise > 0:  # the same on any number of ranks: a hash of the node coordinates (fem_dendrite.initial_field)
+                u = initial_field.node_uniform(x[: self.dim], int(ini.noise_seed), resolution=1.0e-9)
+                distance = distance - noise * (2.0 * u - 1.0)
         for nucleus in ini.nuclei:
             center = np.asarray(nucleus.center.value, dtype=float) / L0
             r = np.sqrt(sum((x[i] - center[i]) ** 2 for i in range(self.dim)))
@@ -266,8 +275,11 @@ class CoupledProblem:
         return 0.5 * (1.0 - np.tanh(np.clip(distance, -50 * l0, 50 * l0) / (2.0 * l0)))
 
     def set_initial_state(self) -> None:
-        self.eta.interpolate(self.initial_phase)
         self.c.x.array[:] = 1.0
+        if self.cfg.initial.field_file:
+            self.set_fields_from_file(self.cfg.initial.field_file)
+        else:
+            self.eta.interpolate(self.initial_phase)
         if self.galvanostatic:
             self.phi.x.array[:] = 0.0
         else:
@@ -278,6 +290,15 @@ class CoupledProblem:
             self.mechanics.set_initial_state()
         for new, old in zip(self.fields, self.old_fields):
             old.x.array[:] = new.x.array
+
+    def set_fields_from_file(self, path) -> None:
+        """eta (and c, if the file has it) interpolated from an initial.field_file (fem_dendrite.initial_field)."""
+        data = initial_field.read_field_file(path)
+        L0 = self.scales.length
+        x, y = data["x_m"] / L0, data["y_m"] / L0
+        for name, target in (("eta", self.eta), ("c", self.c)):
+            if name in data:
+                target.interpolate(initial_field.grid_interpolator(x, y, data[name]))
 
     # -- one step --------------------------------------------------------------------------------------------------
     def set_time(self, t_s: float, dt_s: float) -> None:
@@ -423,11 +444,14 @@ class CoupledProblem:
             self.mechanics.restored()
 
 
-def rectangle_domain(comm, length: float, height: float, nx: int, ny: int) -> Domain:
+def rectangle_domain(comm, length: float, height: float, nx: int, ny: int, diagonal: str = "crossed") -> Domain:
     """A single-crystal rectangle [0, length] x [0, height] (scaled units) with the electrode facet tags and beta = 0:
-    for verification problems and quick studies without a polycrystal."""
+    for verification problems, quick studies without a polycrystal and mesh.structured_cells.
+
+    diagonal: "crossed" (4 triangles per square, no orientation bias), "right" or "left" (2 per square; with a
+    lumped mass matrix P1 is then the 5-point finite-difference scheme)."""
     msh = dmesh.create_rectangle(comm, [[0.0, 0.0], [length, height]], [nx, ny], dmesh.CellType.triangle,
-                                 diagonal=dmesh.DiagonalType.crossed)  # no orientation bias
+                                 diagonal=getattr(dmesh.DiagonalType, diagonal))
     fdim = msh.topology.dim - 1
     facets, values = [], []
     for name, where in [("plating", lambda x: np.isclose(x[0], 0.0)), ("counter", lambda x: np.isclose(x[0], length)),

@@ -7,6 +7,7 @@ system's wall time) finishes the current step, writes a checkpoint and a summary
 """
 from __future__ import annotations
 
+import math
 import signal
 import time
 from pathlib import Path
@@ -72,6 +73,30 @@ def build_domain(cfg, msh_path: Path, comm, scales: Scales) -> tuple[Domain, np.
     return domain, segments
 
 
+def structured_domain(cfg, comm, scales: Scales) -> Domain:
+    """mesh.structured_cells: a uniform single-grain rectangle (no GBs), scaled to L0 units."""
+    from fem_dendrite.problem import rectangle_domain
+
+    (lx, ly), (nx, ny) = cfg.mesh.size_m, cfg.mesh.structured_cells
+    return rectangle_domain(comm, lx / scales.length, ly / scales.length, int(nx), int(ny),
+                            cfg.mesh.structured_diagonal)
+
+
+def interface_cells(cfg) -> float:
+    """Cells across the interface width 2 sqrt(2 kappa0 / W): the grid spacing of a structured mesh, else the finest
+    Gmsh size where the metal is (the fine band, if any, else the grain interior)."""
+    m = cfg.mesh
+    if m.structured_cells:
+        h = max(L / n for L, n in zip(m.size_m, m.structured_cells))
+    else:
+        h = m.cell_size_fine_m if m.fine_band_m > 0 else m.cell_size_grain_m
+    e = cfg.electrochemistry
+    return 2.0 * math.sqrt(2.0 * float(e.gradient_coefficient) / float(e.barrier_height)) / h
+
+
+MIN_INTERFACE_CELLS = 3.0  # below: P1 cannot represent the tanh profile (README, "Peer benchmark")
+
+
 def _build_mechanics(cfg, scales):
     if not cfg.mechanics.enabled:
         return None
@@ -119,8 +144,11 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     checkpoint_dir = out / "checkpoint"
     checkpoint = io.read_checkpoint_header(checkpoint_dir, comm) if resume else None
 
-    msh_path = build_mesh(cfg, out, comm, resume=checkpoint is not None)
-    domain, gb_segments = build_domain(cfg, msh_path, comm, scales)
+    if cfg.mesh.structured_cells:
+        domain, gb_segments = structured_domain(cfg, comm, scales), None
+    else:
+        msh_path = build_mesh(cfg, out, comm, resume=checkpoint is not None)
+        domain, gb_segments = build_domain(cfg, msh_path, comm, scales)
     problem = build_problem(cfg, domain, scales, mechanics=_build_mechanics(cfg, scales))
     with problem:  # its PETSc objects are destroyed here on every rank, also after an error (fem_dendrite.parallel)
         return _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start,
@@ -283,15 +311,21 @@ def regime_numbers(cfg, length_m: float) -> dict:
 
     if cfg.electrochemistry.formulation == "gao2024":
         return {"Lambda": reaction_dominance(cfg, float(cfg.electrode.voltage)), "wagner_number": None,
-                "capillary_to_faradaic_speed": None}
+                "capillary_to_faradaic_speed": None, "interface_cells": interface_cells(cfg)}
     return {"Lambda": None, "wagner_number": wagner_number(cfg, length_m),
-            "capillary_to_faradaic_speed": capillary_speed_ratio(cfg)}
+            "capillary_to_faradaic_speed": capillary_speed_ratio(cfg), "interface_cells": interface_cells(cfg)}
 
 
 def regime_warnings(cfg, regime: dict) -> list[str]:
     """What the numbers forbid: a diffuse front (Lambda > 1), GB conductivity effects (Wa >> 1), capillary
-    smoothing faster than growth."""
+    smoothing faster than growth, an interface the mesh does not resolve."""
     out = []
+    cells = regime.get("interface_cells")
+    if cells is not None and cells < MIN_INTERFACE_CELLS:
+        out.append(f"the mesh does not resolve the interface: its width 2 sqrt(2 kappa0/W) spans {cells:.2g} cells "
+                   f"(< {MIN_INTERFACE_CELLS:g}); fronts and speeds carry an O(1) discretisation error there "
+                   "(refine the mesh or widen the interface; electrochemistry.phase_mass = \"lumped\" keeps eta "
+                   "and c monotone)")
     if regime["Lambda"] is not None and regime["Lambda"] > 1.0:
         out.append(f"reaction/double-well rate ratio Lambda = {regime['Lambda']:.3g} > 1 at the applied voltage: "
                    "the interface may not stay sharp (README, 'Phase-field mobility')")

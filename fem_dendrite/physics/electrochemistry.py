@@ -74,7 +74,7 @@ def deposition_rate(eta, c, phi, p):
         c, overpotential, p.transfer_coefficient, p.charge_number, getattr(p, "site_limit", None))
 
 
-def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx, dx_reaction=None):
+def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx, dx_reaction=None, dx_mass=None):
     """Allen-Cahn with Butler-Volmer kinetics (MODEL.md eq. 1), scaled:
 
         deta/dt = -L_sigma [ g'(eta) - div(kappa(theta) grad eta) + dpsi_el/deta ] + R(eta, c, phi)
@@ -83,13 +83,16 @@ def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx, dx_reaction=None
     derivative are dropped, the common simplification). `p` holds the scaled coefficients (fem_dendrite.problem).
     The mechanical term L_sigma dpsi_el/deta is added by the mechanics coupling (fem_dendrite.coupling), on its
     own quadrature rule. R is integrated with `dx_reaction` (default dx), the rule of the Na+ sink, so the metal
-    formed and the ions consumed match.
+    formed and the ions consumed match. d eta/dt and g'(eta) are integrated with `dx_mass` (default dx; a vertex
+    rule lumps them: with P1 on non-obtuse triangles the scheme is then monotone, no node-to-node zig-zag where the
+    interface spans fewer than ~3 cells).
     """
     dx_reaction = dx if dx_reaction is None else dx_reaction
+    dx_mass = dx if dx_mass is None else dx_mass
     kappa = anisotropic_gradient_coefficient(eta, p.gradient_coefficient, p.anisotropy_strength, p.anisotropy_mode)
     driving = double_well_derivative(eta, p.barrier_height)
-    return (((eta - eta_old) / dt * test
-             + p.interface_mobility * (driving * test + kappa * ufl.inner(ufl.grad(eta), ufl.grad(test)))) * dx
+    return (((eta - eta_old) / dt + p.interface_mobility * driving) * test * dx_mass
+            + p.interface_mobility * kappa * ufl.inner(ufl.grad(eta), ufl.grad(test)) * dx
             - deposition_rate(eta, c, phi, p) * test * dx_reaction)
 
 
