@@ -15,7 +15,7 @@ import pytest
 from mpi4py import MPI
 
 from fem_dendrite import config
-from fem_dendrite import mesh as fm
+from fem_dendrite.mesh import geometry as fm  # where generate_polycrystal calls Gmsh
 from fem_dendrite.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
 
