@@ -134,6 +134,14 @@ class ElectrochemistryConfig:
     charge_source: str = _p(choices=("reaction", "none"))  # gao2024: eq. 3's source; "none" = Laplace potential
     capillarity: str = _p(choices=("overpotential", "allen_cahn"))
 
+    def interface_width_m(self) -> float:
+        """2 sqrt(2 kappa0 / W) (m): the width of the equilibrium profile of f = W eta^2 (1 - eta)^2."""
+        return 2.0 * math.sqrt(2.0 * float(self.gradient_coefficient) / float(self.barrier_height))
+
+    def interface_energy_J_m2(self) -> float:
+        """gamma = sqrt(kappa0 W / 18) (J/m^2): the energy of that profile per unit area."""
+        return math.sqrt(float(self.gradient_coefficient) * float(self.barrier_height) / 18.0)
+
 
 @dataclass(frozen=True)
 class MechanicsConfig:
@@ -488,8 +496,7 @@ def _validate_cross(cfg: Config) -> None:
         if not Path(ini.field_file).is_file():
             raise UserError(f"initial.field_file: {ini.field_file} does not exist (expected an .npz with x_m, y_m, "
                             "eta[, c])")
-    width = 2.0 * math.sqrt(2.0 * float(cfg.electrochemistry.gradient_coefficient)
-                            / float(cfg.electrochemistry.barrier_height))
+    width = cfg.electrochemistry.interface_width_m()
     if width > 0.25 * min(m.size_m):
         raise UserError(f"electrochemistry.gradient_coefficient: interface width {width:.3g} m exceeds a quarter "
                         f"of the domain; lower kappa0 or enlarge mesh.size_m")

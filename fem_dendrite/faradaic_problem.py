@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import weakref
 
-import numpy as np
 import ufl
 from dolfinx import fem
 from dolfinx.fem import petsc as fem_petsc
@@ -138,7 +137,7 @@ class FaradaicProblem(CoupledProblem):
         capillary_pressure = None
         if e.capillarity == "overpotential" and not freeze:
             self.curvature = InterfaceCurvature(self.eta_old, self.interface_length())
-            gamma = fd.interface_energy(self.p.gradient_coefficient, self.p.barrier_height)
+            gamma = e.interface_energy_J_m2() / (scales.energy_density * scales.length)  # scaled: c0 R T L0
             capillary_pressure = -gamma * self.curvature.curvature  # gamma K_m, K_m = -K (> 0 on a convex metal)
         self.capillary_pressure = capillary_pressure
 
@@ -407,15 +406,12 @@ def capillary_speed_ratio(cfg) -> float:
     """
     e = cfg.electrochemistry
     radii = [float(n.radius) for n in cfg.initial.nuclei]
-    kappa, barrier = float(e.gradient_coefficient), float(e.barrier_height)
-    width = 2.0 * math.sqrt(2.0 * kappa / barrier)
-    radius = min(radii) if radii else width
+    radius = min(radii) if radii else e.interface_width_m()
     j = abs(applied_current_density(cfg, 0.0)) if cfg.electrode.control != "potentiostatic" else 0.0
     j = max(j, float(e.exchange_current_density))
     if e.capillarity == "overpotential":
-        gamma = math.sqrt(kappa * barrier / 18.0)
-        capillary_overpotential = gamma * float(e.metal_molar_volume) / (FARADAY * radius)
+        capillary_overpotential = e.interface_energy_J_m2() * float(e.metal_molar_volume) / (FARADAY * radius)
         return capillary_overpotential / charge_transfer_resistance(cfg) / j
-    capillary = float(e.interface_mobility) * kappa / radius
+    capillary = float(e.interface_mobility) * float(e.gradient_coefficient) / radius
     faradaic = float(e.metal_molar_volume) * j / FARADAY
     return capillary / faradaic

@@ -7,7 +7,6 @@ system's wall time) finishes the current step, writes a checkpoint and a summary
 """
 from __future__ import annotations
 
-import math
 import signal
 import time
 from pathlib import Path
@@ -90,8 +89,7 @@ def interface_cells(cfg) -> float:
         h = max(L / n for L, n in zip(m.size_m, m.structured_cells))
     else:
         h = m.cell_size_fine_m if m.fine_band_m > 0 else m.cell_size_grain_m
-    e = cfg.electrochemistry
-    return 2.0 * math.sqrt(2.0 * float(e.gradient_coefficient) / float(e.barrier_height)) / h
+    return cfg.electrochemistry.interface_width_m() / h
 
 
 MIN_INTERFACE_CELLS = 3.0  # below: P1 cannot represent the tanh profile (README, "Peer benchmark")

@@ -18,7 +18,8 @@ an equipotential body, 1e8 x more conductive than NZSP) and, with the mechanics,
   relaxation changes the metal only together with its current.
 - Capillarity (electrochemistry.capillarity): "overpotential" (default) puts it where the thermodynamics has it, in
   eta_s as the Gibbs-Thomson term gamma K_m (K_m = -K, K = div(grad eta / |grad eta|) from fem_dendrite.curvature,
-  lagged by one step; gamma = sqrt(kappa0 W / 18)), and removes the curvature motion from the Allen-Cahn part with the
+  lagged by one step; gamma = sqrt(kappa0 W / 18) from ElectrochemistryConfig.interface_energy_J_m2), and removes
+  the curvature motion from the Allen-Cahn part with the
   counter term kappa |grad eta| K, so that L_sigma keeps the profile only and a curved front moves at the speed its
   Butler-Volmer kinetics gives the capillary overpotential. "allen_cahn" leaves capillarity to the Allen-Cahn part
   (curvature motion at L_sigma kappa K, a speed set by the numerical L_sigma).
@@ -50,12 +51,6 @@ def overpotential(metal_potential, phi, equilibrium_potential, molar_volume=None
     if capillary_pressure is not None:
         eta_s = eta_s + molar_volume * capillary_pressure
     return eta_s
-
-
-def interface_energy(gradient_coefficient, barrier_height):
-    """gamma = sqrt(kappa0 W / 18) (J/m^2; scaled by c0 R T L0): the energy of the equilibrium profile of
-    f = W eta^2 (1 - eta)^2 + kappa0 |grad eta|^2 / 2."""
-    return ufl.sqrt(gradient_coefficient * barrier_height / 18.0)
 
 
 def reaction_current(eta_s, exchange_current, alpha, n):
