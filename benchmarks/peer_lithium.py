@@ -279,7 +279,7 @@ def print_report(report: dict, ranks: int) -> None:
     print(f"\n{'t (s)':>8} " + " ".join(f"{Path(p['dir']).name[:18]:>22}" for p in report["peers"])
           + (f" {'fem-dendrite':>22}" if report["fem"] else ""))
     for t in times:
-        cols = [p["fronts"].get(t) for p in report["peers"]] + ([report["fem"]["fronts"][t]] if report["fem"]
+        cols = [p["fronts"].get(t) for p in report["peers"]] + ([report["fem"]["fronts"].get(t)] if report["fem"]
                                                                  else [])
         print(f"{t:8.3g} " + " ".join(f"{c['mean_um']:10.3f} +- {c['spread_um']:6.3f} um" if c else f"{'-':>22}"
                                       for c in cols))

@@ -205,6 +205,10 @@ class TimeConfig:
     max_phase_change: float = _p(check="positive")
     max_steps: int = _p(check="positive")
     stop_at_short_circuit: bool = _p()
+    # accepted steps during which dt stays below a step size that failed (0: off; fem_dendrite.timestepping)
+    failure_memory: int = _p(check="nonnegative")
+    # Newton's first iterate: the last accepted state ("none") or its linear extrapolation ("linear")
+    predictor: str = _p(choices=("none", "linear"))
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,9 @@ class CoupledProblem:
             self.bcs += mechanics.boundary_conditions()
         self._build_solver()
         self._flux_forms = None
+        # d(field)/dt of the last accepted step, for the linear predictor (time.predictor)
+        self.field_rates = ([fem.Function(f.function_space, name=f.name + "_rate") for f in self.fields]
+                            if cfg.time.predictor == "linear" else [])
 
     # -- the formulation (MODEL.md eqs. 1-3 as Gao 2024 writes them); FaradaicProblem overrides this ------------------
     def _build_forms(self) -> None:
@@ -301,11 +304,22 @@ class CoupledProblem:
                 target.interpolate(initial_field.grid_interpolator(x, y, data[name]))
 
     # -- one step --------------------------------------------------------------------------------------------------
+    # bounds of the fields that have them (the predictor's first iterate is clipped to them)
+    FIELD_BOUNDS = {"eta": (0.0, 1.0), "c": (0.0, None)}
+
     def set_time(self, t_s: float, dt_s: float) -> None:
-        """Prepare the step t -> t + dt (SI seconds): step size and the applied current at the new time."""
+        """Prepare the step t -> t + dt (SI seconds): step size, the applied current at the new time and, with
+        time.predictor = "linear", Newton's first iterate f_old + dt df/dt (df/dt of the last accepted step),
+        clipped to FIELD_BOUNDS: along a front moving at constant speed it is the answer to O(dt^2), where f_old
+        is O(dt) away (fewer Newton iterations on benchmarks/peer_lithium.toml, docs/peer_lithium.md)."""
         self.dt.value = dt_s / self.scales.time
         if self.galvanostatic:
             self.applied_current.value = applied_current_density(self.cfg, t_s + dt_s) / self.scales.current_density
+        for new, old, rate in zip(self.fields, self.old_fields, self.field_rates):
+            new.x.array[:] = old.x.array + float(self.dt.value) * rate.x.array
+            low, high = self.FIELD_BOUNDS.get(new.name, (None, None))
+            if low is not None or high is not None:
+                np.clip(new.x.array, low, high, out=new.x.array)
 
     def solve(self) -> tuple[int, int]:
         """Newton (SNES) on the coupled step; returns (Newton iterations, linear iterations).
@@ -330,6 +344,8 @@ class CoupledProblem:
     def accept(self) -> None:
         if self.mechanics is not None:
             self.mechanics.accept()
+        for new, old, rate in zip(self.fields, self.old_fields, self.field_rates):
+            rate.x.array[:] = (new.x.array - old.x.array) / float(self.dt.value)
         for new, old in zip(self.fields, self.old_fields):
             old.x.array[:] = new.x.array
 
@@ -428,7 +444,7 @@ class CoupledProblem:
     # restored; nothing else changes.
     def checkpoint_fields(self) -> dict:
         """{name: Function}: the fields and their last accepted values, plus the mechanics' (u, history)."""
-        fields = {f.name: f for f in self.fields + self.old_fields}
+        fields = {f.name: f for f in self.fields + self.old_fields + self.field_rates}
         if self.mechanics is not None:
             fields.update({f"mechanics_{k}": f for k, f in self.mechanics.checkpoint_fields().items()})
         return fields

@@ -188,7 +188,7 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
         dt0 = meta["dt_s"]
     else:
         problem.set_initial_state()
-    stepper = AdaptiveStepper(cfg.time, dt_s=dt0)
+    stepper = AdaptiveStepper(cfg.time, dt_s=dt0, memory=checkpoint["meta"].get("stepper") if checkpoint else None)
 
     log = io.ProbeLog(out / "probes.csv", comm, dim, point_columns,
                       resume_time_s=state["t_s"] if checkpoint is not None else None)
@@ -234,7 +234,7 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
                 state[key] = max(state[key], value)
 
     def checkpoint_now() -> None:
-        meta = {"state": {k: v for k, v in state.items()}, "dt_s": stepper.dt_s}
+        meta = {"state": {k: v for k, v in state.items()}, "dt_s": stepper.dt_s, "stepper": stepper.memory()}
         meta["state"]["wall_before_s"] = state["wall_before_s"] + time.perf_counter() - wall_start
         io.save_checkpoint(checkpoint_dir, comm, problem.checkpoint_fields(), problem.checkpoint_scalars(), meta,
                            state["step"])

@@ -2,6 +2,11 @@
 
 A step is rejected (state restored, dt cut) when SNES diverges or when eta changes by more than
 `time.max_phase_change` anywhere (Newton counts alone are a poor step controller for a moving interface).
+
+With `time.failure_memory = M > 0` the stepper remembers the smallest step that failed: for the next M accepted
+steps dt grows to at most sqrt(cut_factor) x that step (geometrically halfway between it and its cut), so a run
+whose stable step is just below a power of growth_factor does not retry the failing size after every success
+(measured on benchmarks/peer_lithium.toml: docs/peer_lithium.md).
 """
 from __future__ import annotations
 
@@ -27,9 +32,23 @@ class StepResult:
 
 
 class AdaptiveStepper:
-    def __init__(self, time_cfg, dt_s: float | None = None):
+    def __init__(self, time_cfg, dt_s: float | None = None, memory: dict | None = None):
         self.cfg = time_cfg
         self.dt_s = time_cfg.initial_step_s if dt_s is None else dt_s
+        memory = memory or {}
+        self.failed_step_s = memory.get("failed_step_s")  # smallest step that failed within the memory
+        self.memory_left = int(memory.get("memory_left", 0))  # accepted steps the memory still holds
+
+    def memory(self) -> dict:
+        """The controller's state besides dt (for a checkpoint: a resumed run takes the same steps)."""
+        return {"failed_step_s": self.failed_step_s, "memory_left": self.memory_left}
+
+    def _grown(self, dt: float) -> float:
+        """The next step after an easy one: dt x growth_factor, capped by max_step_s and the failure memory."""
+        grown = min(dt * self.cfg.growth_factor, self.cfg.max_step_s)
+        if self.memory_left > 0 and self.failed_step_s is not None:
+            grown = max(dt, min(grown, self.failed_step_s * self.cfg.cut_factor ** 0.5))
+        return grown
 
     def advance(self, problem, t_s: float) -> StepResult:
         """One accepted step from t_s; the problem's state is at t_s + dt on return (not yet accepted)."""
@@ -49,12 +68,16 @@ class AdaptiveStepper:
                 rejected += 1
                 failed_its += problem.nonlinear.solver.getIterationNumber()
                 self.dt_s = dt * cfg.cut_factor
+                if cfg.failure_memory > 0:
+                    self.failed_step_s = dt if self.memory_left <= 0 else min(dt, self.failed_step_s)
+                    self.memory_left = cfg.failure_memory + 1  # counted down by this step's acceptance too
                 if self.dt_s < cfg.min_step_s:
                     raise StepSizeTooSmall(f"time step fell below time.min_step_s = {cfg.min_step_s:g} s at "
                                            f"t = {t_s:.6g} s ({err})") from None
                 continue
+            self.memory_left = max(self.memory_left - 1, 0)
             if its <= cfg.easy_newton_iterations and change < 0.5 * cfg.max_phase_change:
-                self.dt_s = min(dt * cfg.growth_factor, cfg.max_step_s)
+                self.dt_s = self._grown(dt)
             else:
                 self.dt_s = dt
             return StepResult(t_s + dt, dt, its, lin, rejected, failed_its, time.perf_counter() - start)

@@ -1,0 +1,141 @@
+"""Step control: the failure memory of AdaptiveStepper and the linear predictor of the coupled Newton."""
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+import fem_dendrite  # noqa: F401
+from fem_dendrite import config
+from fem_dendrite.errors import ConvergenceError
+from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.scaling import Scales
+from fem_dendrite.timestepping import AdaptiveStepper
+
+
+class StableBelow:
+    """A stand-in problem whose Newton fails for every dt above `limit` (s) and converges in 2 iterations below."""
+
+    def __init__(self, limit: float):
+        self.limit = limit
+        self.tries: list[float] = []
+        self.nonlinear = SimpleNamespace(solver=SimpleNamespace(getIterationNumber=lambda: 5))
+
+    def set_time(self, t_s, dt_s):
+        self.dt_s = dt_s
+
+    def solve(self):
+        self.tries.append(self.dt_s)
+        if self.dt_s > self.limit:
+            raise ConvergenceError("forced: dt above the stable limit")
+        return 2, 2
+
+    def max_phase_change(self):
+        return 0.0
+
+    def reject(self):
+        pass
+
+
+def time_cfg(memory: int):
+    cfg = config.load("default", [f"time.failure_memory={memory}", "time.initial_step_s=1.0", "time.max_step_s=100.0",
+                                  "time.growth_factor=2.0", "time.cut_factor=0.5", "time.end_s=1.0e6"])
+    return cfg.time
+
+
+def run_steps(stepper, problem, n):
+    t, rejected = 0.0, 0
+    for _ in range(n):
+        result = stepper.advance(problem, t)
+        t, rejected = result.t_s, rejected + result.rejected
+    return t, rejected
+
+
+def test_without_memory_the_failing_step_is_retried_after_every_success():
+    problem = StableBelow(1.5)
+    _, rejected = run_steps(AdaptiveStepper(time_cfg(0)), problem, 6)
+    # 1 ok, 2 fails -> 1 ok, 2 fails -> 1 ok, ...: every second try fails
+    assert problem.tries[:6] == [1.0, 2.0, 1.0, 2.0, 1.0, 2.0]
+    assert rejected == 5
+
+
+def test_failure_memory_holds_dt_below_the_failed_step_for_that_many_steps():
+    memory = 3
+    problem = StableBelow(1.5)
+    stepper = AdaptiveStepper(time_cfg(memory))
+    run_steps(stepper, problem, 2 + memory + 1)
+    cap = 2.0 * 0.5 ** 0.5  # sqrt(cut_factor) x the step that failed
+    # 1 ok, 2 fails, 1 ok, then `memory` growth decisions capped at 1.414 (stable), then 2.83 is tried again
+    expected = [1.0, 2.0, 1.0] + [cap] * memory + [2 * cap]
+    assert problem.tries[: len(expected)] == pytest.approx(expected, rel=1e-12)
+    assert problem.tries[len(expected)] == pytest.approx(cap, rel=1e-12)  # cut after the failure
+
+
+def test_failure_memory_survives_a_checkpoint():
+    """A stepper rebuilt from (dt, memory()) takes the same steps as the one that went on (resume = same run)."""
+    cfg = time_cfg(4)
+    straight, split = StableBelow(1.5), StableBelow(1.5)
+    t_straight, _ = run_steps(AdaptiveStepper(cfg), straight, 9)
+    first = AdaptiveStepper(cfg)
+    t_half, _ = run_steps(first, split, 4)
+    resumed = AdaptiveStepper(cfg, dt_s=first.dt_s, memory=first.memory())
+    t = t_half
+    for _ in range(5):
+        t = resumed.advance(split, t).t_s
+    assert split.tries == straight.tries
+    assert t == pytest.approx(t_straight, rel=1e-14)
+
+
+BASE = ["mechanics.enabled=false", "initial.nuclei=[]", "initial.layer_thickness=4.0e-7",
+        "initial.perturbation_amplitude=0.0", "electrode.voltage=0.1", "solver.rtol=1.0e-10"]
+
+
+def strip(predictor: str):
+    cfg = config.load("gao2024", BASE + [f"time.predictor=\"{predictor}\""])
+    domain = rectangle_domain(MPI.COMM_WORLD, 1.2, 0.12, 40, 4)
+    problem = CoupledProblem(cfg, domain, Scales.from_config(cfg))
+    problem.set_initial_state()
+    return problem
+
+
+@pytest.mark.mpi
+def test_linear_predictor_same_answer_fewer_newton_iterations():
+    """With time.predictor = "linear" Newton starts from f_old + dt df/dt: the converged steps are those without it
+    (to the solver tolerance), reached in fewer Newton iterations once a rate is known."""
+    runs = {}
+    for predictor in ("none", "linear"):
+        problem = strip(predictor)
+        with problem:
+            its = []
+            t = 0.0
+            for _ in range(5):
+                problem.set_time(t, 2.0e-3)
+                its.append(problem.solve()[0])
+                problem.accept()
+                t += 2.0e-3
+            runs[predictor] = ([f.x.array.copy() for f in problem.fields], its)
+    for none, linear in zip(runs["none"][0], runs["linear"][0]):
+        assert np.max(np.abs(none - linear)) <= 1.0e-7 * max(1.0, np.max(np.abs(none)))
+    none_its, linear_its = runs["none"][1], runs["linear"][1]
+    assert none_its[0] == linear_its[0]  # no rate before the first accepted step
+    assert sum(linear_its[1:]) < sum(none_its[1:])
+
+
+def test_linear_predictor_is_clipped_to_the_field_bounds_and_checkpointed():
+    problem = strip("linear")
+    with problem:
+        rates = {f.name: f for f in problem.field_rates}
+        rates["eta_rate"].x.array[:] = 1.0e6  # far past eta = 1 in one step
+        rates["c_rate"].x.array[:] = -1.0e6  # far below c = 0
+        rates["phi_rate"].x.array[:] = 3.0
+        problem.set_time(0.0, 1.0e-3)
+        assert problem.eta.x.array.min() == 1.0
+        assert problem.c.x.array.max() == 0.0
+        dt = float(problem.dt.value)
+        np.testing.assert_allclose(problem.phi.x.array, problem.phi_old.x.array + 3.0 * dt, rtol=1e-14)
+        problem.reject()
+        assert {"eta_rate", "c_rate", "phi_rate"} <= set(problem.checkpoint_fields())
+    assert dataclasses.asdict(config.load("gao2024").time)["predictor"] == "none"
