@@ -139,3 +139,20 @@ def test_linear_predictor_is_clipped_to_the_field_bounds_and_checkpointed():
         problem.reject()
         assert {"eta_rate", "c_rate", "phi_rate"} <= set(problem.checkpoint_fields())
     assert dataclasses.asdict(config.load("gao2024").time)["predictor"] == "none"
+
+
+def test_a_run_with_the_predictor_resumes_to_the_same_steps(tmp_path):
+    """Interrupted after 2 of 5 steps and resumed: the predictor's rates and the stepper's memory come back from the
+    checkpoint, so the resumed run repeats the uninterrupted one's Newton iterations exactly (same partition)."""
+    from test_checkpoint import TINY, assert_same_run
+
+    from fem_dendrite import simulation
+
+    overrides = TINY + ["time.end_s=5.0e-3", "time.predictor=\"linear\"", "time.failure_memory=3"]
+    full = simulation.run(config.load(None, overrides), tmp_path / "full", comm=MPI.COMM_SELF)
+    cfg = config.load(None, overrides + [f"mesh.file=\"{tmp_path / 'full' / 'mesh.msh'}\""])
+    part = simulation.run(cfg, tmp_path / "part", comm=MPI.COMM_SELF, max_steps=2)
+    assert part["status"] == "interrupted" and part["steps"] == 2
+    resumed = simulation.run(cfg, tmp_path / "part", resume=True, comm=MPI.COMM_SELF)
+    assert_same_run(resumed, full, tmp_path / "part", tmp_path / "full")
+    assert resumed["newton_iterations"] == full["newton_iterations"]
