@@ -207,8 +207,9 @@ class TimeConfig:
     stop_at_short_circuit: bool = _p()
     # accepted steps during which dt stays below a step size that failed (0: off; fem_dendrite.timestepping)
     failure_memory: int = _p(check="nonnegative")
-    # Newton's first iterate: the last accepted state ("none") or its linear extrapolation ("linear")
-    predictor: str = _p(choices=("none", "linear"))
+    # Newton's first iterate: the last accepted state ("none"), its linear extrapolation ("linear"), or "auto"
+    # (linear unless the displacement is in the Newton: CoupledProblem.predictor)
+    predictor: str = _p(choices=("auto", "none", "linear"))
 
 
 @dataclass(frozen=True)

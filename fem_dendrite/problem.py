@@ -146,7 +146,8 @@ class CoupledProblem:
         self._flux_forms = None
         # d(field)/dt of the last accepted step, for the linear predictor (time.predictor)
         self.field_rates = ([fem.Function(f.function_space, name=f.name + "_rate") for f in self.fields]
-                            if cfg.time.predictor == "linear" else [])
+                            if self.predictor == "linear" else [])
+        self._rates_known = False  # after the first accepted step (or a restart)
 
     # -- the formulation (MODEL.md eqs. 1-3 as Gao 2024 writes them); FaradaicProblem overrides this ------------------
     def _build_forms(self) -> None:
@@ -214,6 +215,16 @@ class CoupledProblem:
         self.solver_setup = configure_solver(self.nonlinear, self.unknowns, cfg, SNES_PREFIX)  # lu / fieldsplit
         if self.mechanics_in_newton:  # its convergence test also checks the displacement block on its own
             self.mechanics.configure_solver()
+
+    @property
+    def predictor(self) -> str:
+        """time.predictor with "auto" resolved: "linear", except where the displacement is a block of this Newton
+        (monolithic mechanics): there the predicted eta, c, phi meet the unpredicted u and plastic state, and
+        Newton failed from the prediction (tiny gao2024 run of tests/test_run.py: 30 rejected tries instead of 1)."""
+        choice = self.cfg.time.predictor
+        if choice == "auto":
+            return "none" if self.mechanics_in_newton else "linear"
+        return choice
 
     @property
     def mechanics_in_newton(self) -> bool:
@@ -307,15 +318,17 @@ class CoupledProblem:
     # bounds of the fields that have them (the predictor's first iterate is clipped to them)
     FIELD_BOUNDS = {"eta": (0.0, 1.0), "c": (0.0, None)}
 
-    def set_time(self, t_s: float, dt_s: float) -> None:
+    def set_time(self, t_s: float, dt_s: float, predict: bool = True) -> None:
         """Prepare the step t -> t + dt (SI seconds): step size, the applied current at the new time and, with
-        time.predictor = "linear", Newton's first iterate f_old + dt df/dt (df/dt of the last accepted step),
-        clipped to FIELD_BOUNDS: along a front moving at constant speed it is the answer to O(dt^2), where f_old
-        is O(dt) away (fewer Newton iterations on benchmarks/peer_lithium.toml, docs/peer_lithium.md)."""
+        time.predictor = "linear" (and `predict`), Newton's first iterate f_old + dt df/dt (df/dt of the last
+        accepted step), clipped to FIELD_BOUNDS: along a front moving at constant speed it is the answer to O(dt^2),
+        where f_old is O(dt) away. `self.predicted` says whether this step starts from a prediction (the time
+        stepper then retries a failed one from f_old before it cuts dt)."""
         self.dt.value = dt_s / self.scales.time
         if self.galvanostatic:
             self.applied_current.value = applied_current_density(self.cfg, t_s + dt_s) / self.scales.current_density
-        for new, old, rate in zip(self.fields, self.old_fields, self.field_rates):
+        self.predicted = predict and bool(self.field_rates) and self._rates_known
+        for new, old, rate in zip(self.fields, self.old_fields, self.field_rates if self.predicted else []):
             new.x.array[:] = old.x.array + float(self.dt.value) * rate.x.array
             low, high = self.FIELD_BOUNDS.get(new.name, (None, None))
             if low is not None or high is not None:
@@ -346,6 +359,7 @@ class CoupledProblem:
             self.mechanics.accept()
         for new, old, rate in zip(self.fields, self.old_fields, self.field_rates):
             rate.x.array[:] = (new.x.array - old.x.array) / float(self.dt.value)
+        self._rates_known = True
         for new, old in zip(self.fields, self.old_fields):
             old.x.array[:] = new.x.array
 
@@ -456,6 +470,7 @@ class CoupledProblem:
     def restored(self, scalars: dict) -> None:
         """Called after checkpoint_fields were loaded: set the global scalars of checkpoint_scalars (none here) and
         refresh what derives from the fields."""
+        self._rates_known = True  # the checkpointed rates are those of the last accepted step
         if self.mechanics is not None:
             self.mechanics.restored()
 

@@ -7,6 +7,9 @@ With `time.failure_memory = M > 0` the stepper remembers the smallest step that 
 steps dt grows to at most sqrt(cut_factor) x that step (geometrically halfway between it and its cut), so a run
 whose stable step is just below a power of growth_factor does not retry the failing size after every success
 (measured on benchmarks/peer_lithium.toml: docs/peer_lithium.md).
+
+With time.predictor = "linear" a try that fails from the predicted first iterate is repeated once at the same dt from
+the last accepted state before dt is cut (both count as rejected tries).
 """
 from __future__ import annotations
 
@@ -55,9 +58,13 @@ class AdaptiveStepper:
         cfg = self.cfg
         start = time.perf_counter()
         rejected = failed_its = 0
+        retry_unpredicted = False
         while True:
             dt = min(self.dt_s, cfg.max_step_s, max(cfg.end_s - t_s, cfg.min_step_s))
-            problem.set_time(t_s, dt)
+            if retry_unpredicted:
+                problem.set_time(t_s, dt, predict=False)
+            else:
+                problem.set_time(t_s, dt)
             try:
                 its, lin = problem.solve()
                 change = problem.max_phase_change()
@@ -67,6 +74,11 @@ class AdaptiveStepper:
                 problem.reject()
                 rejected += 1
                 failed_its += problem.nonlinear.solver.getIterationNumber()
+                # a Newton that failed from the predictor's first iterate gets the same dt once more from the last
+                # accepted state (a predicted start can put a few nodes on the wrong side of a steep term)
+                retry_unpredicted = bool(getattr(problem, "predicted", False))
+                if retry_unpredicted:
+                    continue
                 self.dt_s = dt * cfg.cut_factor
                 if cfg.failure_memory > 0:
                     self.failed_step_s = dt if self.memory_left <= 0 else min(dt, self.failed_step_s)

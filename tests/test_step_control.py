@@ -89,6 +89,26 @@ def test_failure_memory_survives_a_checkpoint():
     assert t == pytest.approx(t_straight, rel=1e-14)
 
 
+class FailsFromPrediction(StableBelow):
+    """Newton fails from every predicted first iterate and converges from the last accepted state."""
+
+    def set_time(self, t_s, dt_s, predict=True):
+        self.dt_s, self.predicted = dt_s, predict
+
+    def solve(self):
+        self.tries.append((self.dt_s, self.predicted))
+        if self.predicted:
+            raise ConvergenceError("forced: the prediction is on the wrong side")
+        return 2, 2
+
+
+def test_a_failed_predicted_try_is_repeated_at_the_same_dt_from_the_last_state():
+    problem = FailsFromPrediction(limit=1.0e9)
+    result = AdaptiveStepper(time_cfg(0)).advance(problem, 0.0)
+    assert problem.tries == [(1.0, True), (1.0, False)]
+    assert result.dt_s == 1.0 and result.rejected == 1
+
+
 BASE = ["mechanics.enabled=false", "initial.nuclei=[]", "initial.layer_thickness=4.0e-7",
         "initial.perturbation_amplitude=0.0", "electrode.voltage=0.1", "solver.rtol=1.0e-10"]
 
@@ -127,6 +147,8 @@ def test_linear_predictor_same_answer_fewer_newton_iterations():
 def test_linear_predictor_is_clipped_to_the_field_bounds_and_checkpointed():
     problem = strip("linear")
     with problem:
+        problem.set_time(0.0, 1.0e-3)
+        problem.accept()  # a rate is known from the first accepted step on (here: zero)
         rates = {f.name: f for f in problem.field_rates}
         rates["eta_rate"].x.array[:] = 1.0e6  # far past eta = 1 in one step
         rates["c_rate"].x.array[:] = -1.0e6  # far below c = 0
@@ -138,7 +160,7 @@ def test_linear_predictor_is_clipped_to_the_field_bounds_and_checkpointed():
         np.testing.assert_allclose(problem.phi.x.array, problem.phi_old.x.array + 3.0 * dt, rtol=1e-14)
         problem.reject()
         assert {"eta_rate", "c_rate", "phi_rate"} <= set(problem.checkpoint_fields())
-    assert dataclasses.asdict(config.load("gao2024").time)["predictor"] == "none"
+    assert dataclasses.asdict(config.load("default").time)["predictor"] == "auto"
 
 
 def test_a_run_with_the_predictor_resumes_to_the_same_steps(tmp_path):
