@@ -43,7 +43,7 @@ def one(args) -> None:
     cfg = config.load(None, [
         f"solver.preset=\"{args.preset}\"", "initial.layer_thickness.value=3.0e-7",
         "initial.nuclei=[{center={value=[3.0e-7, 1.0e-6], unit=\"m\", source=\"benchmark\"}, "
-        "radius={value=2.0e-7, unit=\"m\", source=\"benchmark\"}}]"])
+        "radius={value=2.0e-7, unit=\"m\", source=\"benchmark\"}}]", *args.set])
     scales = Scales.from_config(cfg)
     start = time.perf_counter()
     domain = rectangle_domain(comm, LENGTH_UM, HEIGHT_UM, args.cells[0], args.cells[1])
@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--dt", type=float, default=0.05, help="step (s), halved where a Newton fails")
     parser.add_argument("--mpiexec", default=str(ROOT / ".venv" / "bin" / "mpiexec"))
     parser.add_argument("--json", type=Path, help="write all records here")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="config override (as fem-dendrite run --set), e.g. a PETSc option under solver.petsc")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--record", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -113,7 +115,7 @@ def main() -> None:
             record_path = Path(tmp) / "record.json"
             cmd = [args.mpiexec, "-n", str(n), sys.executable, __file__, "--one", "--record", str(record_path),
                    "--cells", *map(str, args.cells), "--preset", args.preset, "--steps", str(args.steps),
-                   "--dt", str(args.dt)]
+                   "--dt", str(args.dt), *[f"--set={a}" for a in args.set]]
             env = dict(os.environ, OMP_NUM_THREADS="1")
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if proc.returncode != 0 or not record_path.exists():
