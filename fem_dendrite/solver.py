@@ -6,9 +6,9 @@ overridden by the config's [solver.petsc] table. `solver.preset`:
 - "lu": MUMPS LU of the whole Jacobian every Newton iteration (robust; its cost and memory grow superlinearly
   with the number of unknowns, ~N^1.5 in 2D and ~N^2 in 3D for the factorisation).
 - "fieldsplit": FGMRES on the whole Jacobian, preconditioned block by block (PCFIELDSPLIT, multiplicative = block
-  Gauss-Seidel in the order eta, c, phi[, u]): smoothed-aggregation AMG (GAMG) on the potential (threshold 0.02: the
-  metal/electrolyte conductivity contrast is ~1e8, so weak couplings across the interface must not be aggregated
-  away) and on the displacement (its rigid-body modes attached as near-nullspace), block-Jacobi/ILU(0) on eta and
+  Gauss-Seidel in the order eta, c, phi[, u]): smoothed-aggregation AMG (GAMG) on the potential (threshold 0.1: the
+  metal/electrolyte conductivity contrast is ~1e8; 0.02, the first choice, failed the 3D Faradaic Newton, see
+  _AMG_POTENTIAL) and on the displacement (threshold 0.02, its rigid-body modes attached as near-nullspace), block-Jacobi/ILU(0) on eta and
   c (mass-dominated at the steps the phase field takes). The linear tolerance is fixed (ksp_rtol = 1e-6 of the
   Newton residual), not Eisenstat-Walker: the potential's residual has a round-off floor (~1.7e-5 scaled, from the
   1e8 metal/electrolyte conductivity contrast) that dominates the global norm once eta and c have converged, so
@@ -57,7 +57,18 @@ def auto_threshold(dim: int, displacement: bool) -> int:
 _DIRECT = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 
 _LOCAL = {"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"}  # eta, c
-_AMG = {"ksp_type": "preonly", "pc_type": "gamg", "pc_gamg_threshold": 0.02, "pc_gamg_agg_nsmooths": 1}  # phi, u
+_AMG = {"ksp_type": "preonly", "pc_type": "gamg", "pc_gamg_threshold": 0.02, "pc_gamg_agg_nsmooths": 1}  # u
+# phi: threshold 0.1 (README "Solver presets and scaling"): with 0.02 the Faradaic 3D Newton needed 640-1190 FGMRES
+# iterations per step and rejected steps once the front moved under capillarity, with 0.1 161-261 and none; in 2D
+# 0.1 is as fast (gao2024 at 55k unknowns: 13.1 instead of 14.3 FGMRES per Newton; Faradaic at 160k: the same 29.3)
+_AMG_POTENTIAL = {**_AMG, "pc_gamg_threshold": 0.1}
+# phi in 3D: the V-cycle inside an FGMRES of its own (to 1e-2, at most 30 iterations) instead of one V-cycle. The
+# coarse polycrystal_3d run (Faradaic, 21k coupled unknowns, 2 ranks) failed at t = 0.54 s with one V-cycle (the outer
+# FGMRES hit its 400 iterations at every dt; with threshold 0.02 or 0.1, with or without the predictor) and ran to
+# t = 1.2 s in 9 steps, none rejected, 41-55 outer iterations per step, with the inner solve. In 2D it is not needed
+# and costs ~15 % per step (Faradaic 160k unknowns: 1.81 s vs 1.56 s; gao2024 55k: 0.27 s vs 0.24 s), so 2D keeps one
+# V-cycle (README "Solver presets and scaling").
+_POTENTIAL_INNER_3D = {"ksp_type": "fgmres", "ksp_rtol": 1.0e-2, "ksp_max_it": 30}
 _SCALAR = {"ksp_type": "preonly", "pc_type": "jacobi"}  # a block with one global dof
 
 PRESETS = {
@@ -74,7 +85,7 @@ PRESETS = {
         "pc_fieldsplit_type": "multiplicative",
         **{f"fieldsplit_eta_{k}": v for k, v in _LOCAL.items()},
         **{f"fieldsplit_c_{k}": v for k, v in _LOCAL.items()},
-        **{f"fieldsplit_phi_{k}": v for k, v in _AMG.items()},
+        **{f"fieldsplit_phi_{k}": v for k, v in _AMG_POTENTIAL.items()},
         **{f"fieldsplit_u_{k}": v for k, v in _AMG.items()},
     },
 }
@@ -174,13 +185,16 @@ class SolverSetup:
     n_global: int
 
 
-def preset_options(preset: str, unknowns, user: dict) -> dict:
-    """The option dict of a preset (without prefix) for these blocks, overridden by the user's [solver.petsc]."""
+def preset_options(preset: str, unknowns, user: dict, dim: int = 2) -> dict:
+    """The option dict of a preset (without prefix) for these blocks on a `dim`-dimensional mesh, overridden by the
+    user's [solver.petsc]."""
     options = dict(_RESET)
     names = [u.name for u in unknowns]
     # only the splits this problem has (an option for a missing split would be reported unused by PETSc)
     options.update({k: v for k, v in PRESETS[preset].items()
                     if not k.startswith("fieldsplit_") or any(k.startswith(f"fieldsplit_{n}_") for n in names)})
+    if preset == "fieldsplit" and dim == 3 and "phi" in names:
+        options.update({f"fieldsplit_phi_{k}": v for k, v in _POTENTIAL_INNER_3D.items()})
     if preset == "fieldsplit":
         for u in unknowns:  # a block with one global dof (e.g. a global 'real' unknown): a split of its own
             if u.function_space.dofmap.index_map.size_global * u.function_space.dofmap.index_map_bs == 1:
@@ -211,8 +225,9 @@ def configure_solver(nonlinear_problem, unknowns, cfg, prefix: str) -> SolverSet
     comm = unknowns[0].function_space.mesh.comm
     n_global = global_dofs(unknowns)
     displacement = any(u.name == "u" for u in unknowns)
-    preset = choose_preset(cfg.solver.preset, n_global, unknowns[0].function_space.mesh.topology.dim, displacement)
-    options = preset_options(preset, unknowns, dict(cfg.solver.petsc))
+    dim = unknowns[0].function_space.mesh.topology.dim
+    preset = choose_preset(cfg.solver.preset, n_global, dim, displacement)
+    options = preset_options(preset, unknowns, dict(cfg.solver.petsc), dim)
     snes = nonlinear_problem.solver
     pc = snes.getKSP().getPC()
 

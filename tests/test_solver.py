@@ -4,6 +4,8 @@ under mesh refinement. Tests marked mpi also run under `mpiexec -n 2 python -m p
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import fem_dendrite  # noqa: F401  (before dolfinx)
 import numpy as np
 import pytest
@@ -127,6 +129,20 @@ def test_auto_preset_by_size_and_bad_preset():
     assert options["fieldsplit_phi_pc_gamg_threshold"] == 0.05
     assert not any(k.startswith("fieldsplit_u_") for k in options)
     solver.release_options(problem.nonlinear.solver.getOptionsPrefix())  # never solved: its options were not used
+
+
+def test_the_potential_split_solves_to_1e_2_in_3d_and_takes_one_v_cycle_in_2d():
+    """fieldsplit: phi gets GAMG (threshold 0.1) in both; in 3D inside an FGMRES of its own (the coarse
+    polycrystal_3d run failed with one V-cycle, README "Solver presets and scaling"); [solver.petsc] still wins."""
+    space = SimpleNamespace(dofmap=SimpleNamespace(index_map=SimpleNamespace(size_global=100), index_map_bs=1))
+    unknowns = [SimpleNamespace(name=n, function_space=space) for n in ("eta", "phi")]
+    two, three = (solver.preset_options("fieldsplit", unknowns, {}, dim) for dim in (2, 3))
+    assert two["fieldsplit_phi_ksp_type"] == "preonly" and two["fieldsplit_phi_pc_gamg_threshold"] == 0.1
+    assert three["fieldsplit_phi_ksp_type"] == "fgmres" and three["fieldsplit_phi_ksp_rtol"] == 1.0e-2
+    assert three["fieldsplit_phi_pc_type"] == "gamg" and three["fieldsplit_eta_ksp_type"] == "preonly"
+    mine = solver.preset_options("fieldsplit", unknowns, {"fieldsplit_phi_ksp_type": "preonly"}, 3)
+    assert mine["fieldsplit_phi_ksp_type"] == "preonly"
+    assert solver.preset_options("lu", unknowns, {}, 3)["pc_type"] == "lu"
 
 
 def test_auto_preset_reads_the_threshold_of_the_mesh_dimension(monkeypatch):
