@@ -65,8 +65,10 @@ class AdaptiveStepper:
                 problem.set_time(t_s, dt, predict=False)
             else:
                 problem.set_time(t_s, dt)
+            solved = False
             try:
                 its, lin = problem.solve()
+                solved = True
                 change = problem.max_phase_change()
                 if change > cfg.max_phase_change:
                     raise ConvergenceError(f"eta changed by {change:.3g} > time.max_phase_change")
@@ -75,8 +77,9 @@ class AdaptiveStepper:
                 rejected += 1
                 failed_its += problem.nonlinear.solver.getIterationNumber()
                 # a Newton that failed from the predictor's first iterate gets the same dt once more from the last
-                # accepted state (a predicted start can put a few nodes on the wrong side of a steep term)
-                retry_unpredicted = bool(getattr(problem, "predicted", False))
+                # accepted state (a predicted start can put a few nodes on the wrong side of a steep term); a step
+                # that converged but changed eta too much would only converge to the same answer again
+                retry_unpredicted = not solved and bool(getattr(problem, "predicted", False))
                 if retry_unpredicted:
                     continue
                 self.dt_s = dt * cfg.cut_factor

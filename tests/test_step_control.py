@@ -109,6 +109,25 @@ def test_a_failed_predicted_try_is_repeated_at_the_same_dt_from_the_last_state()
     assert result.dt_s == 1.0 and result.rejected == 1
 
 
+class ChangesTooMuch(FailsFromPrediction):
+    """Newton converges from any start; eta changes by more than max_phase_change above dt = 1 s."""
+
+    def solve(self):
+        self.tries.append((self.dt_s, self.predicted))
+        return 2, 2
+
+    def max_phase_change(self):
+        return 1.0 if self.dt_s > 1.0 else 0.0
+
+
+def test_a_step_that_changed_eta_too_much_is_cut_not_repeated_unpredicted():
+    problem = ChangesTooMuch(limit=1.0e9)
+    cfg = dataclasses.replace(time_cfg(0), initial_step_s=2.0)
+    result = AdaptiveStepper(cfg).advance(problem, 0.0)
+    assert problem.tries == [(2.0, True), (1.0, True)]
+    assert result.dt_s == 1.0 and result.rejected == 1
+
+
 BASE = ["mechanics.enabled=false", "initial.nuclei=[]", "initial.layer_thickness=4.0e-7",
         "initial.perturbation_amplitude=0.0", "electrode.voltage=0.1", "solver.rtol=1.0e-10"]
 
