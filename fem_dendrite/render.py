@@ -134,14 +134,21 @@ def _last_snapshot(run_dir) -> dict | None:
         return None
 
 
+def _gb_segment_pairs(snap: dict) -> np.ndarray | None:
+    """The grain-boundary segments of a snapshot as an (n, 2, gdim) array of end points (m), or None."""
+    if "gb_segments" not in snap or not len(snap["gb_segments"]):
+        return None
+    raw = np.asarray(snap["gb_segments"], dtype=float)
+    return raw.reshape(-1, 2, raw.shape[-1])
+
+
 def _gb_polydata(snap: dict):
     """The grain-boundary segments of a snapshot as pyvista lines, or None."""
     import pyvista as pv
 
-    if "gb_segments" not in snap or not len(snap["gb_segments"]):
+    seg = _gb_segment_pairs(snap)
+    if seg is None:
         return None
-    raw = np.asarray(snap["gb_segments"], dtype=float)
-    seg = raw.reshape(-1, 2, raw.shape[-1])
     pts = np.zeros((len(seg) * 2, 3))
     pts[:, : seg.shape[-1]] = seg.reshape(-1, seg.shape[-1])
     lines = np.hstack([np.full((len(seg), 1), 2), np.arange(2 * len(seg)).reshape(-1, 2)]).ravel()
@@ -180,8 +187,8 @@ def render_sweep_fronts(member_dirs, names, out_png) -> Path | None:
         snap = _last_snapshot(run_dir)
         if snap is None or snap["coords"].shape[1] != 3 or "point_eta" not in snap:
             continue
-        if not gb_drawn and "gb_segments" in snap and len(snap["gb_segments"]):
-            for seg in np.asarray(snap["gb_segments"], dtype=float).reshape(-1, 2, snap["gb_segments"].shape[-1]):
+        if not gb_drawn and _gb_segment_pairs(snap) is not None:
+            for seg in _gb_segment_pairs(snap):
                 ax.plot(seg[:, 0] * 1e6, seg[:, 1] * 1e6, color="0.8", lw=3, zorder=0)
             gb_drawn = True
         label = name

@@ -44,8 +44,9 @@ from fem_dendrite.errors import UserError
 # unknowns, fieldsplit 2.7 x faster at 267k; 3D: fieldsplit 2.0 x faster already at the smallest size measured,
 # 12,264 unknowns (3.1 x at 57k: the MUMPS factorisation of a 3D mesh fills in far more), hence 12,000 there (below
 # it nothing was measured). A 3D Newton without the displacement block (the Faradaic default: (eta, phi) with the
-# mechanics staggered) keeps the 2D threshold: on the coarse polycrystal_3d run (21k unknowns) fieldsplit's FGMRES
-# hit its 400-iteration cap at t = 0.49 s and the step collapsed, where LU ran through (README "3D").
+# mechanics staggered) keeps the 2D threshold: on the coarse polycrystal_3d run (21k unknowns) fieldsplit first
+# failed (FGMRES at its cap, t = 0.49 s); with the inner phi solve (_POTENTIAL_INNER_3D) it ran through in the same
+# time as LU (283.6 s vs 283.9 s), and no larger 3D Faradaic case has been measured (README "Solver presets").
 AUTO_FIELDSPLIT_DOFS = {2: 200_000, 3: 12_000}
 
 
@@ -58,9 +59,10 @@ _DIRECT = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": 
 
 _LOCAL = {"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"}  # eta, c
 _AMG = {"ksp_type": "preonly", "pc_type": "gamg", "pc_gamg_threshold": 0.02, "pc_gamg_agg_nsmooths": 1}  # u
-# phi: threshold 0.1 (README "Solver presets and scaling"): with 0.02 the Faradaic 3D Newton needed 640-1190 FGMRES
-# iterations per step and rejected steps once the front moved under capillarity, with 0.1 161-261 and none; in 2D
-# 0.1 is as fast (gao2024 at 55k unknowns: 13.1 instead of 14.3 FGMRES per Newton; Faradaic at 160k: the same 29.3)
+# phi: threshold 0.1 (README "Solver presets and scaling"): with 0.02 the Faradaic 3D Newton on 1 rank needed
+# 640-1190 FGMRES iterations per step and rejected steps once the front moved under capillarity, with 0.1 161-261
+# and none (on 2 ranks 0.1 alone was not enough: _POTENTIAL_INNER_3D); in 2D 0.1 is as fast (gao2024 at 55k
+# unknowns: 13.1 instead of 14.3 FGMRES per Newton; Faradaic at 160k: the same 29.3)
 _AMG_POTENTIAL = {**_AMG, "pc_gamg_threshold": 0.1}
 # phi in 3D: the V-cycle inside an FGMRES of its own (to 1e-2, at most 30 iterations) instead of one V-cycle. The
 # coarse polycrystal_3d run (Faradaic, 21k coupled unknowns, 2 ranks) failed at t = 0.54 s with one V-cycle (the outer
