@@ -220,6 +220,7 @@ class SolverConfig:
     stol: float = _p(check="nonnegative")
     quadrature_degree: int = _p(check="positive")
     preset: str = _p(choices=("auto", "lu", "fieldsplit"))  # linear solver recipe (fem_dendrite.solver.PRESETS)
+    layout: str = _p(choices=("auto", "blocks", "interleaved"))  # the Newton's unknowns (fem_dendrite.interleaved)
     petsc: dict = field(default_factory=dict, metadata={"mapping": True})
 
 

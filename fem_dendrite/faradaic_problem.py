@@ -84,6 +84,7 @@ class FaradaicProblem(CoupledProblem):
 
     formulation = "faradaic"
 
+
     # -- forms -------------------------------------------------------------------------------------------------------
     def _build_forms(self) -> None:
         cfg, scales, domain, mechanics = self.cfg, self.scales, self.domain, self.mechanics
@@ -179,11 +180,11 @@ class FaradaicProblem(CoupledProblem):
                     _nonempty(None, self.spaces["phi"], self.dx)]
             if self.mechanics_in_newton:
                 sens.append(_nonempty(None, mechanics.V, self.dx))
-            self._sensitivity_forms = [fem.form(f) for f in sens]
-            current = self.plating_source * self.dx
-            self._current_form = fem.form(current)
-            self._current_gradient_forms = [fem.form(_nonempty(ufl.derivative(current, u, ufl.TestFunction(
-                u.function_space)), u.function_space, self.dx)) for u in self.unknowns]
+            # compiled by _build_solver for the Newton's layout
+            self._sensitivity_ufl = sens
+            self._current_ufl = current = self.plating_source * self.dx
+            self._current_gradient_ufl = [_nonempty(ufl.derivative(current, u, ufl.TestFunction(
+                u.function_space)), u.function_space, self.dx) for u in self.unknowns]
             self._applied_form = fem.form(self.applied_current * self.ds(FACET_TAGS["plating"]))
 
     def _curvature_field(self):
@@ -216,10 +217,22 @@ class FaradaicProblem(CoupledProblem):
         snes.setKSP(outer)
         self._outer_ksp = outer
         self._inner_ksp = inner
+        if self.interleaved is not None:  # the forms on the interleaved state (the fields lag inside the Newton)
+            il = self.interleaved
+            self._sensitivity_forms = fem.form(il.vector_form(self._sensitivity_ufl))
+            self._current_gradient_forms = fem.form(il.vector_form(self._current_gradient_ufl))
+            self._newton_current_form = fem.form(il.on_state(self._current_ufl))
+            self._sens_vec = fem_petsc.create_vector(il.space)
+            self._grad_vec = fem_petsc.create_vector(il.space)
+            self._newton_bcs = il.bcs
+            return
         spaces = [u.function_space for u in self.unknowns]
+        self._sensitivity_forms = [fem.form(f) for f in self._sensitivity_ufl]
+        self._current_gradient_forms = [fem.form(f) for f in self._current_gradient_ufl]
+        self._newton_current_form = None  # the fields are the iterate: total_current()
         self._sens_vec = fem_petsc.create_vector(spaces)
         self._grad_vec = fem_petsc.create_vector(spaces)
-        self._bcs_by_block = [[bc for bc in self.bcs if bc.function_space == V._cpp_object] for V in spaces]
+        self._newton_bcs = [[bc for bc in self.bcs if bc.function_space == V._cpp_object] for V in spaces]
 
     def _assemble_blocked(self, vec, forms, zero_bcs: bool) -> None:
         with vec.localForm() as local:
@@ -227,13 +240,17 @@ class FaradaicProblem(CoupledProblem):
         fem_petsc.assemble_vector(vec, forms)
         vec.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         if zero_bcs:
-            fem_petsc.set_bc(vec, self._bcs_by_block, alpha=0.0)
+            fem_petsc.set_bc(vec, self._newton_bcs, alpha=0.0)
 
     def constraint_linearisation(self):
         """dF/dV_s (bc rows zero), dI/dx, dI/dV_s and I - I_app at the current iterate (scaled, allreduced)."""
         self._assemble_blocked(self._sens_vec, self._sensitivity_forms, zero_bcs=True)
         self._assemble_blocked(self._grad_vec, self._current_gradient_forms, zero_bcs=False)
-        current, applied = self.total_current(), self._applied_total()
+        if self._newton_current_form is None:
+            current = self.total_current()
+        else:
+            current = self.comm.allreduce(fem.assemble_scalar(self._newton_current_form), op=MPI.SUM)
+        applied = self._applied_total()
         # I depends on V_s only through eta (q_F = (F/V_m) dh/dt): no direct term
         return self._sens_vec, self._grad_vec, 0.0, current - applied
 

@@ -16,7 +16,8 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from fem_dendrite import initial_field, materials
-from fem_dendrite.errors import ConvergenceError
+from fem_dendrite.errors import ConvergenceError, UserError
+from fem_dendrite.interleaved import InterleavedSystem, can_interleave
 from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import electrochemistry as ec
@@ -210,9 +211,18 @@ class CoupledProblem:
         options.setdefault("snes_atol", cfg.solver.atol)
         options.setdefault("snes_stol", cfg.solver.stol)
         options.setdefault("snes_error_if_not_converged", False)
-        self.nonlinear = NonlinearProblem(self.residuals, self.unknowns, bcs=self.bcs,
-                                          petsc_options_prefix=SNES_PREFIX, petsc_options=options)
-        self.solver_setup = configure_solver(self.nonlinear, self.unknowns, cfg, SNES_PREFIX)  # lu / fieldsplit
+        self.interleaved = None
+        if self.newton_layout == "interleaved":  # one P1^n space: one form, ~2x cheaper assembly
+            self.interleaved = InterleavedSystem(self.residuals, self.unknowns, self.bcs)
+            self.nonlinear = NonlinearProblem(self.interleaved.residual, self.interleaved.state,
+                                              bcs=self.interleaved.bcs, petsc_options_prefix=SNES_PREFIX,
+                                              petsc_options=options)
+            self.interleaved.install_residual(self.nonlinear)
+        else:
+            self.nonlinear = NonlinearProblem(self.residuals, self.unknowns, bcs=self.bcs,
+                                              petsc_options_prefix=SNES_PREFIX, petsc_options=options)
+        self.solver_setup = configure_solver(self.nonlinear, self.unknowns, cfg, SNES_PREFIX,
+                                             interleaved=self.interleaved)  # lu / fieldsplit
         if self.mechanics_in_newton:  # its convergence test also checks the displacement block on its own
             self.mechanics.configure_solver()
 
@@ -224,6 +234,19 @@ class CoupledProblem:
         choice = self.cfg.time.predictor
         if choice == "auto":
             return "none" if self.mechanics_in_newton else "linear"
+        return choice
+
+    @property
+    def newton_layout(self) -> str:
+        """solver.layout with "auto" resolved: "interleaved" where every unknown is a scalar P1 field (no
+        displacement in the Newton), else "blocks"."""
+        choice = self.cfg.solver.layout
+        possible = can_interleave(self.unknowns)
+        if choice == "interleaved" and not possible:
+            raise UserError("solver.layout: 'interleaved' needs scalar P1 unknowns only (no displacement in the "
+                            "Newton: mechanics.coupling = 'staggered' or mechanics off); use 'auto' or 'blocks'")
+        if choice == "auto":
+            return "interleaved" if possible else "blocks"
         return choice
 
     @property
@@ -340,7 +363,13 @@ class CoupledProblem:
         Raises ConvergenceError when SNES diverges or the iterate is not finite.
         """
         snes = self.nonlinear.solver
-        self.nonlinear.solve()
+        if self.interleaved is not None:
+            self.interleaved.gather()
+        try:
+            self.nonlinear.solve()
+        finally:
+            if self.interleaved is not None:
+                self.interleaved.scatter()
         reason = snes.getConvergedReason()
         its, lin = snes.getIterationNumber(), snes.getLinearSolveIterations()
         finite = all(np.isfinite(f.x.array).all() for f in self.unknowns)

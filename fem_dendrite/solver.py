@@ -212,7 +212,7 @@ def release_options(prefix: str) -> None:
         db.delValue(f"{prefix}{key}")
 
 
-def configure_solver(nonlinear_problem, unknowns, cfg, prefix: str) -> SolverSetup:
+def configure_solver(nonlinear_problem, unknowns, cfg, prefix: str, interleaved=None) -> SolverSetup:
     """Set the linear solver of a dolfinx NonlinearProblem built on the blocked `unknowns` (named Functions).
 
     cfg.solver.preset picks the recipe (PRESETS; "auto" by size); [solver.petsc] entries override it. For
@@ -223,6 +223,8 @@ def configure_solver(nonlinear_problem, unknowns, cfg, prefix: str) -> SolverSet
     Newton iteration has set up its preconditioner (the splits' solvers read them then); configuring another
     problem with the same prefix before that replaces them, and the first problem's splits then get PETSc's
     default sub-solvers. Build and solve problems one after the other (as the simulation and the tests do).
+    `interleaved`: the problem's fem_dendrite.interleaved.InterleavedSystem when its Newton runs on one P1^n
+    space; the splits are then its strided fields.
     """
     comm = unknowns[0].function_space.mesh.comm
     n_global = global_dofs(unknowns)
@@ -242,7 +244,11 @@ def configure_solver(nonlinear_problem, unknowns, cfg, prefix: str) -> SolverSet
     if options.get("pc_type") == "fieldsplit":
         pc.setType("fieldsplit")
         nullspaces = []
-        index_sets = block_index_sets(unknowns, comm, nonlinear_problem.A.getOwnershipRange()[0])
+        first_row = nonlinear_problem.A.getOwnershipRange()[0]
+        if interleaved is not None:
+            index_sets = list(zip([u.name for u in unknowns], interleaved.index_sets(comm, first_row)))
+        else:
+            index_sets = block_index_sets(unknowns, comm, first_row)
         for u, (name, index_set) in zip(unknowns, index_sets):
             if name == "u" and u.function_space.dofmap.index_map_bs > 1:
                 space = rigid_body_modes(u.function_space)
