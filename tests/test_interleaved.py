@@ -15,6 +15,7 @@ from fem_dendrite.errors import UserError
 from fem_dendrite.faradaic_problem import FaradaicProblem
 from fem_dendrite.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
+from test_solver import advance, owned  # fixed steps; a field's owned values
 
 COMM = MPI.COMM_WORLD
 SQUARE = 2.0  # um (scaled)
@@ -30,22 +31,8 @@ def build(layout, overrides=(), n=12, cls=CoupledProblem, mechanics=False):
     return problem
 
 
-def owned(f):
-    return f.x.array[: f.function_space.dofmap.index_map.size_local]
-
-
 def max_diff(a, b) -> float:
     return COMM.allreduce(float(np.max(np.abs(a - b), initial=0.0)), op=MPI.MAX)
-
-
-def advance(problem, steps, dt_s):
-    t, its = 0.0, []
-    for _ in range(steps):
-        problem.set_time(t, dt_s)
-        its.append(problem.solve())
-        problem.accept()
-        t += dt_s
-    return its
 
 
 @pytest.mark.mpi
