@@ -34,8 +34,12 @@ def init(self, *a, **k):
     self._hist = []
     def mon(s, it, fn):
         F = s.getFunction()[0].getArray(readonly=True)
-        norms = [float(np.sqrt(COMM.allreduce(float(F[o[i]:o[i + 1]] @ F[o[i]:o[i + 1]]), op=MPI.SUM)))
-                 for i in range(len(sizes))]
+        if self.interleaved is not None:  # field i is every n-th entry (solver.layout = "interleaved")
+            n = self.interleaved.n
+            blocks = [F[i::n] for i in range(n)]
+        else:
+            blocks = [F[o[i]:o[i + 1]] for i in range(len(sizes))]
+        norms = [float(np.sqrt(COMM.allreduce(float(b @ b), op=MPI.SUM))) for b in blocks]
         self._hist.append((it, fn, norms))
     self.nonlinear.solver.setMonitor(mon)
 
