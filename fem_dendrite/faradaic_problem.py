@@ -84,7 +84,6 @@ class FaradaicProblem(CoupledProblem):
 
     formulation = "faradaic"
 
-
     # -- forms -------------------------------------------------------------------------------------------------------
     def _build_forms(self) -> None:
         cfg, scales, domain, mechanics = self.cfg, self.scales, self.domain, self.mechanics

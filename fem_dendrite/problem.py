@@ -244,7 +244,8 @@ class CoupledProblem:
         possible = can_interleave(self.unknowns)
         if choice == "interleaved" and not possible:
             raise UserError("solver.layout: 'interleaved' needs scalar P1 unknowns only (no displacement in the "
-                            "Newton: mechanics.coupling = 'staggered' or mechanics off); use 'auto' or 'blocks'")
+                            "Newton: mechanics off, or formulation 'faradaic' with mechanics.coupling = 'staggered'); "
+                            "use 'auto' or 'blocks'")
         if choice == "auto":
             return "interleaved" if possible else "blocks"
         return choice

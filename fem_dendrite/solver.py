@@ -18,7 +18,7 @@ overridden by the config's [solver.petsc] table. `solver.preset`:
   did not help either, since the linear tolerance is relative to the same floor). With ksp_rtol = 1e-6 the
   Newton counts are those of LU (16 for the same 3 steps) at ~14 FGMRES iterations per Newton iteration.
   There is no hypre (BoomerAMG) in this PETSc build, hence GAMG.
-- "auto": "fieldsplit" from auto_threshold(dim) global unknowns on, else "lu".
+- "auto": "fieldsplit" from auto_threshold(dim, displacement) global unknowns on, else "lu".
 
 dolfinx 0.11 wires PCFIELDSPLIT automatically only for MATNEST. With solver.layout = "interleaved" (scalar P1
 unknowns, fem_dendrite.interleaved) field k is every n-th row (strided index sets); otherwise the coupled problem
@@ -39,20 +39,22 @@ from petsc4py import PETSc
 
 from fem_dendrite.errors import UserError
 
-# From this many global unknowns on, "auto" picks the fieldsplit preset. Measured with benchmarks/scaling.py on 2
-# ranks (README "Solver presets and scaling", results/scaling/scaling_{2d,3d}.json): on the monolithic
-# (eta, c, phi, u) Newton of the gao2024 formulation, 2D: LU and fieldsplit within the load noise at 18.5k and 69k
-# unknowns, fieldsplit 2.7 x faster at 267k; 3D: fieldsplit 2.0 x faster already at the smallest size measured,
-# 12,264 unknowns (3.1 x at 57k: the MUMPS factorisation of a 3D mesh fills in far more). On the Faradaic (eta, phi)
-# Newton without the displacement (galvanostatic, interleaved, results/scaling_faradaic_3d): the two equal at 9.6k
-# unknowns (0.26 vs 0.25 s per step), fieldsplit 1.8 x faster at 19k, 2.5 x at 53k, 3.3 x at 115k. Hence 12,000
-# in 3D with or without the displacement.
-AUTO_FIELDSPLIT_DOFS = {2: 200_000, 3: 12_000}
+# From this many global unknowns on, "auto" picks the fieldsplit preset, by (mesh dimension, whether the Newton holds
+# the displacement block). Measured with benchmarks/scaling.py on 2 ranks (README "Solver presets and scaling").
+# With the displacement (the monolithic (eta, c, phi, u) Newton of gao2024; results/scaling/scaling_{2d,3d}.json):
+# 2D: LU and fieldsplit within the load noise at 18.5k and 69k unknowns, fieldsplit 2.7 x faster at 267k; 3D:
+# fieldsplit 2.0 x faster already at the smallest size measured, 12,264 unknowns (3.1 x at 57k: the MUMPS
+# factorisation of a 3D mesh fills in far more). Without it (the Faradaic (eta, phi) Newton, galvanostatic,
+# interleaved; docs/scaling_{2d,3d}_faradaic.json): 2D: fieldsplit 1.4-1.6 x faster at every size measured, from
+# 7.4k to 420k unknowns; 3D: the two equal at 9.6k, fieldsplit 1.8 x faster at 19k, 3.3 x at 115k. Below the
+# smallest size measured in each case: LU.
+AUTO_FIELDSPLIT_DOFS = {(2, True): 200_000, (2, False): 7_000, (3, True): 12_000, (3, False): 12_000}
 
 
-def auto_threshold(dim: int) -> int:
-    """Global unknowns from which "auto" picks "fieldsplit" on a `dim`-dimensional mesh (AUTO_FIELDSPLIT_DOFS)."""
-    return AUTO_FIELDSPLIT_DOFS[3 if dim == 3 else 2]
+def auto_threshold(dim: int, displacement: bool) -> int:
+    """Global unknowns from which "auto" picks "fieldsplit" (AUTO_FIELDSPLIT_DOFS) on a `dim`-dimensional mesh, for
+    a Newton with or without the displacement block."""
+    return AUTO_FIELDSPLIT_DOFS[(3 if dim == 3 else 2, bool(displacement))]
 
 _DIRECT = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 
@@ -104,11 +106,11 @@ def global_dofs(unknowns) -> int:
                for u in unknowns)
 
 
-def choose_preset(preset: str, n_global: int, dim: int = 2) -> str:
-    """The preset actually used: "auto" -> "fieldsplit" from auto_threshold(dim) unknowns on (dim: the mesh
-    dimension), else "lu"."""
+def choose_preset(preset: str, n_global: int, dim: int = 2, displacement: bool = True) -> str:
+    """The preset actually used: "auto" -> "fieldsplit" from auto_threshold(dim, displacement) unknowns on (dim: the
+    mesh dimension; displacement: the Newton holds a vector block "u"), else "lu"."""
     if preset == "auto":
-        return "fieldsplit" if n_global >= auto_threshold(dim) else "lu"
+        return "fieldsplit" if n_global >= auto_threshold(dim, displacement) else "lu"
     if preset not in PRESETS:
         raise UserError(f"solver.preset: expected one of 'auto', {', '.join(map(repr, PRESETS))}, got {preset!r}")
     return preset
@@ -228,7 +230,8 @@ def configure_solver(nonlinear_problem, unknowns, cfg, prefix: str, interleaved=
     comm = unknowns[0].function_space.mesh.comm
     n_global = global_dofs(unknowns)
     dim = unknowns[0].function_space.mesh.topology.dim
-    preset = choose_preset(cfg.solver.preset, n_global, dim)
+    displacement = any(u.name == "u" for u in unknowns)
+    preset = choose_preset(cfg.solver.preset, n_global, dim, displacement)
     options = preset_options(preset, unknowns, dict(cfg.solver.petsc), dim)
     snes = nonlinear_problem.solver
     pc = snes.getKSP().getPC()

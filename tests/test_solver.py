@@ -110,15 +110,16 @@ def test_linear_iterations_per_newton_iteration_grow_slowly_under_refinement():
 
 
 def test_auto_preset_by_size_and_bad_preset():
-    for dim in (2, 3):
-        assert solver.choose_preset("auto", solver.AUTO_FIELDSPLIT_DOFS[dim] - 1, dim) == "lu"
-        assert solver.choose_preset("auto", solver.AUTO_FIELDSPLIT_DOFS[dim], dim) == "fieldsplit"
-    # measured (README "Solver presets and scaling"): in 3D fieldsplit wins from ~12k unknowns (with the
-    # displacement in the Newton at 12k, without it at 19k, equal at 9.6k), in 2D not below 69k
+    for (dim, displacement), threshold in solver.AUTO_FIELDSPLIT_DOFS.items():
+        assert solver.choose_preset("auto", threshold - 1, dim, displacement) == "lu"
+        assert solver.choose_preset("auto", threshold, dim, displacement) == "fieldsplit"
+    # measured (README "Solver presets and scaling"): with the displacement in the Newton fieldsplit wins from ~12k
+    # unknowns in 3D, in 2D not below 69k; without it (Faradaic) in 3D from 19k (equal at 9.6k), in 2D at 7.4k already
     assert solver.choose_preset("auto", 12_264, 3) == "fieldsplit"
-    assert solver.choose_preset("auto", 19_120, 3) == "fieldsplit"
-    assert solver.choose_preset("auto", 9_646, 3) == "lu"
     assert solver.choose_preset("auto", 69_340, 2) == "lu"
+    assert solver.choose_preset("auto", 19_120, 3, displacement=False) == "fieldsplit"
+    assert solver.choose_preset("auto", 9_646, 3, displacement=False) == "lu"
+    assert solver.choose_preset("auto", 7_424, 2, displacement=False) == "fieldsplit"
     assert solver.choose_preset("lu", 10 ** 9) == "lu"
     with pytest.raises(UserError, match="solver.preset: expected one of 'auto', 'lu', 'fieldsplit', got 'ilu'"):
         config.load(None, ["solver.preset=\"ilu\""])
@@ -147,10 +148,13 @@ def test_the_potential_split_solves_to_1e_2_in_3d_and_takes_one_v_cycle_in_2d():
 
 
 def test_auto_preset_reads_the_threshold_of_the_mesh_dimension(monkeypatch):
-    """configure_solver passes the mesh's dimension: a 2D problem follows the 2D threshold, not the 3D one."""
+    """configure_solver passes the mesh's dimension and whether the Newton holds the displacement: a 2D problem
+    without it follows its own threshold, not the 3D ones or the one with the displacement."""
     cfg = config.load(None, ["mechanics.enabled=false"])  # solver.preset = "auto" (the default)
     assert cfg.solver.preset == "auto"
-    for thresholds, expected in (({2: 10 ** 9, 3: 1}, "lu"), ({2: 1, 3: 10 ** 9}, "fieldsplit")):
+    others = {(2, True): 1, (3, True): 1, (3, False): 1}
+    for thresholds, expected in (({**others, (2, False): 10 ** 9}, "lu"),
+                                 ({**{k: 10 ** 9 for k in others}, (2, False): 1}, "fieldsplit")):
         monkeypatch.setattr(solver, "AUTO_FIELDSPLIT_DOFS", thresholds)
         problem = CoupledProblem(cfg, rectangle_domain(COMM, SQUARE, SQUARE, 4, 4), Scales.from_config(cfg))
         assert problem.solver_setup.preset == expected
