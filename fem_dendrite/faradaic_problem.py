@@ -228,7 +228,7 @@ class FaradaicProblem(CoupledProblem):
         spaces = [u.function_space for u in self.unknowns]
         self._sensitivity_forms = [fem.form(f) for f in self._sensitivity_ufl]
         self._current_gradient_forms = [fem.form(f) for f in self._current_gradient_ufl]
-        self._newton_current_form = None  # the fields are the iterate: total_current()
+        self._newton_current_form = fem.form(self._current_ufl)  # the fields are the iterate
         self._sens_vec = fem_petsc.create_vector(spaces)
         self._grad_vec = fem_petsc.create_vector(spaces)
         self._newton_bcs = [[bc for bc in self.bcs if bc.function_space == V._cpp_object] for V in spaces]
@@ -245,10 +245,7 @@ class FaradaicProblem(CoupledProblem):
         """dF/dV_s (bc rows zero), dI/dx, dI/dV_s and I - I_app at the current iterate (scaled, allreduced)."""
         self._assemble_blocked(self._sens_vec, self._sensitivity_forms, zero_bcs=True)
         self._assemble_blocked(self._grad_vec, self._current_gradient_forms, zero_bcs=False)
-        if self._newton_current_form is None:
-            current = self.total_current()
-        else:
-            current = self.comm.allreduce(fem.assemble_scalar(self._newton_current_form), op=MPI.SUM)
+        current = self.comm.allreduce(fem.assemble_scalar(self._newton_current_form), op=MPI.SUM)
         applied = self._applied_total()
         # I depends on V_s only through eta (q_F = (F/V_m) dh/dt): no direct term
         return self._sens_vec, self._grad_vec, 0.0, current - applied

@@ -64,12 +64,12 @@ class InterleavedSystem:
         self.state = fem.Function(self.space, name="newton_state")
         self._test = ufl.TestFunction(self.space)
         self.residual = self.vector_form(residuals)
-        self.field_bcs = list(bcs)
-        # the same rows on the interleaved space; their values are the state's own at the start of the solve
+        # (condition, index of its field) of the per-field Dirichlet conditions, and the same rows on the interleaved
+        # space; their values are the state's own at the start of the solve
+        self._field_bcs = [(bc, self._field_of(bc)) for bc in bcs]
         zero = fem.Constant(V.mesh, PETSc.ScalarType(0.0))
         self.bcs, rows = [], []
-        for bc in bcs:
-            k = self._field_of(bc)
+        for bc, k in self._field_bcs:
             dofs, _ = bc.dof_indices()
             interleaved = (n * dofs.astype(np.int64) + k).astype(np.int32)
             self.bcs.append(fem.dirichletbc(zero, interleaved, self.space.sub(k)))
@@ -101,8 +101,8 @@ class InterleavedSystem:
 
     def gather(self) -> None:
         """Fields -> interleaved state, after setting the Dirichlet values into the fields (ghosts included)."""
-        for bc in self.field_bcs:
-            bc.set(self.unknowns[self._field_of(bc)].x.array)
+        for bc, k in self._field_bcs:
+            bc.set(self.unknowns[k].x.array)
         view = self.state.x.array.reshape(-1, self.n)
         for k, u in enumerate(self.unknowns):
             view[:, k] = u.x.array
