@@ -2,7 +2,8 @@
 
 A structured single-crystal rectangle (fem_dendrite.problem.rectangle_domain: no gmsh, so it runs wherever the
 dolfinx wheel runs), 4 um x 2 um with a perturbed Na layer and a nucleus, galvanostatic 10 mA/cm^2, mechanics on
-(staggered, the default), the default config's physics otherwise. Each rank count runs in its own `mpiexec -n NP`
+(staggered, the default), the default config's physics otherwise. Three numbers to --cells make it the 4 x 2 x 2 um
+box (fem_dendrite.problem.box_domain, 6 tetrahedra per cube) with the nucleus a sphere at mid-height. Each rank count runs in its own `mpiexec -n NP`
 process: set-up, one untimed warm-up step (JIT, first factorisation), then --steps steps of a fixed dt. Printed per
 rank count: unknowns, time per step (max over ranks; a step whose Newton fails is retried with half the dt, as the
 time stepper does, and its tries count), coupled Newton, displacement Newton and linear iterations per step, speed-up
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LENGTH_UM, HEIGHT_UM = 4.0, 2.0
+SIZE_UM = (4.0, 2.0, 2.0)
 
 
 def one(args) -> None:
@@ -36,17 +38,24 @@ def one(args) -> None:
     from fem_dendrite.coupling import MechanicsCoupling
     from fem_dendrite.errors import ConvergenceError
     from fem_dendrite.faradaic_problem import FaradaicProblem
-    from fem_dendrite.problem import rectangle_domain
+    from fem_dendrite.problem import box_domain, rectangle_domain
     from fem_dendrite.scaling import Scales
 
     comm = MPI.COMM_WORLD
+    dim = len(args.cells)
+    center = ", ".join(["3.0e-7"] + ["1.0e-6"] * (dim - 1))
+    size = [f"{s * 1e-6:.1e}" for s in SIZE_UM[:dim]]
     cfg = config.load(None, [
-        f"solver.preset=\"{args.preset}\"", "initial.layer_thickness.value=3.0e-7",
-        "initial.nuclei=[{center={value=[3.0e-7, 1.0e-6], unit=\"m\", source=\"benchmark\"}, "
+        f"solver.preset=\"{args.preset}\"", "initial.layer_thickness.value=3.0e-7", f"mesh.dim={dim}",
+        f"mesh.size_m=[{', '.join(size)}]", "output.probe_points_m=[]",
+        f"initial.nuclei=[{{center={{value=[{center}], unit=\"m\", source=\"benchmark\"}}, "
         "radius={value=2.0e-7, unit=\"m\", source=\"benchmark\"}}]", *args.set])
     scales = Scales.from_config(cfg)
     start = time.perf_counter()
-    domain = rectangle_domain(comm, LENGTH_UM, HEIGHT_UM, args.cells[0], args.cells[1])
+    if dim == 2:
+        domain = rectangle_domain(comm, SIZE_UM[0], SIZE_UM[1], *args.cells)
+    else:
+        domain = box_domain(comm, SIZE_UM, args.cells)
     mechanics = MechanicsCoupling(cfg, scales) if cfg.mechanics.enabled else None
     with FaradaicProblem(cfg, domain, scales, mechanics=mechanics) as problem:
         problem.set_initial_state()
@@ -81,10 +90,12 @@ def one(args) -> None:
             newton += its
             linear += lin
         mech_newton = problem.mechanics_iterations - mech_start
+    peak_kib = comm.allreduce(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, op=MPI.MAX)  # KiB on Linux
     record = {"ranks": comm.size, "preset": args.preset, "cells": list(args.cells), "dofs": dofs,
               "mechanics_dofs": mech_dofs, "setup_s": setup, "steps": args.steps,
               "step_s": sum(timings) / len(timings), "newton_per_step": newton / args.steps,
-              "linear_per_step": linear / args.steps, "mechanics_newton_per_step": mech_newton / args.steps, "rejected": rejected, "final_dt_s": dt}
+              "linear_per_step": linear / args.steps, "mechanics_newton_per_step": mech_newton / args.steps, "rejected": rejected, "final_dt_s": dt,
+              "peak_rss_gib": peak_kib / 2 ** 20}
     if comm.rank == 0:
         Path(args.record).write_text(json.dumps(record))
         print(json.dumps(record), flush=True)
@@ -92,7 +103,8 @@ def one(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cells", type=int, nargs=2, default=[400, 200], help="cells along x and y (x2 triangles x4)")
+    parser.add_argument("--cells", type=int, nargs="+", default=[400, 200],
+                        help="cells along x and y (squares of 4 triangles), or x, y and z (cubes of 6 tetrahedra)")
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--preset", choices=("lu", "fieldsplit"), default="lu")
     parser.add_argument("--steps", type=int, default=3, help="timed steps (>= 1)")
@@ -106,6 +118,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.steps < 1:
         parser.error("--steps: expected an integer >= 1")
+    if len(args.cells) not in (2, 3) or min(args.cells) < 1:
+        parser.error("--cells: expected 2 (2D) or 3 (3D) positive integers")
     if args.one:
         one(args)
         return
@@ -122,22 +136,25 @@ def main() -> None:
                 print(f"ranks={n}: failed (exit {proc.returncode})\n{proc.stderr[-2000:]}", flush=True)
                 continue
             records.append(json.loads(record_path.read_text()))
+        print(json.dumps(records[-1]), flush=True)
+        if args.json:  # after every rank count: a sweep cut short keeps what it measured
+            args.json.write_text(json.dumps(records, indent=1))
     if not records:
         sys.exit(1)
     base = records[0]
-    print(f"\n{args.preset}, {base['cells'][0]} x {base['cells'][1]} x 4 triangles, {base['dofs']} coupled + "
+    cells = " x ".join(map(str, base["cells"])) + (" x 4 triangles" if len(base["cells"]) == 2 else " x 6 tetrahedra")
+    print(f"\n{args.preset}, {cells}, {base['dofs']} coupled + "
           f"{base['mechanics_dofs']} displacement unknowns, {args.steps} steps of {args.dt} s after one warm-up step")
     print("| ranks | time per step | speed-up | efficiency | Newton / step (displacement) | linear / step | rejected | "
-          "set-up |")
-    print("|---|---|---|---|---|---|---|---|")
+          "set-up | peak RSS per rank |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in records:
         speedup = base["step_s"] / r["step_s"]
         efficiency = speedup * base["ranks"] / r["ranks"]
         print(f"| {r['ranks']} | {r['step_s']:.3f} s | {speedup:.2f} | {efficiency:.0%} | {r['newton_per_step']:.1f} "
-              f"({r['mechanics_newton_per_step']:.1f}) | {r['linear_per_step']:.1f} | {r['rejected']} | {r['setup_s']:.1f} s |",
+              f"({r['mechanics_newton_per_step']:.1f}) | {r['linear_per_step']:.1f} | {r['rejected']} | {r['setup_s']:.1f} s | "
+              f"{r.get('peak_rss_gib', float('nan')):.2f} GiB |",
               flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(records, indent=1))
 
 
 if __name__ == "__main__":

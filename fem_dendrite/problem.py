@@ -18,7 +18,7 @@ from petsc4py import PETSc
 from fem_dendrite import initial_field, materials
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.interleaved import InterleavedSystem, can_interleave
-from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
+from fem_dendrite.mesh import FACET_TAGS, SIDE_NAMES  # the tags the mesh writes, one definition
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import electrochemistry as ec
 from fem_dendrite.scaling import Scales
@@ -505,6 +505,23 @@ class CoupledProblem:
             self.mechanics.restored()
 
 
+def _single_crystal(msh, size) -> Domain:
+    """Domain of a box-shaped mesh [0, size]: the faces tagged by SIDE_NAMES (x-min = plating, x-max = counter, ...),
+    no cell tags, beta = 0."""
+    fdim = msh.topology.dim - 1
+    facets, values = [], []
+    for k, name in enumerate(SIDE_NAMES[: 2 * len(size)]):
+        axis, end = divmod(k, 2)
+        found = dmesh.locate_entities_boundary(msh, fdim, lambda x, a=axis, v=size[axis] * end: np.isclose(x[a], v))
+        facets.append(found)
+        values.append(np.full(len(found), FACET_TAGS[name], np.int32))
+    facets, values = np.concatenate(facets), np.concatenate(values)
+    facets, unique = np.unique(facets, return_index=True)  # edges and corners: keep one tag
+    tags = dmesh.meshtags(msh, fdim, facets, values[unique])
+    beta = fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name="beta")
+    return Domain(msh, None, tags, beta, tuple(size))
+
+
 def rectangle_domain(comm, length: float, height: float, nx: int, ny: int, diagonal: str = "crossed") -> Domain:
     """A single-crystal rectangle [0, length] x [0, height] (scaled units) with the electrode facet tags and beta = 0:
     for verification problems, quick studies without a polycrystal and mesh.structured_cells.
@@ -513,15 +530,11 @@ def rectangle_domain(comm, length: float, height: float, nx: int, ny: int, diago
     lumped mass matrix P1 is then the 5-point finite-difference scheme)."""
     msh = dmesh.create_rectangle(comm, [[0.0, 0.0], [length, height]], [nx, ny], dmesh.CellType.triangle,
                                  diagonal=getattr(dmesh.DiagonalType, diagonal))
-    fdim = msh.topology.dim - 1
-    facets, values = [], []
-    for name, where in [("plating", lambda x: np.isclose(x[0], 0.0)), ("counter", lambda x: np.isclose(x[0], length)),
-                        ("bottom", lambda x: np.isclose(x[1], 0.0)), ("top", lambda x: np.isclose(x[1], height))]:
-        found = dmesh.locate_entities_boundary(msh, fdim, where)
-        facets.append(found)
-        values.append(np.full(len(found), FACET_TAGS[name], np.int32))
-    facets, values = np.concatenate(facets), np.concatenate(values)
-    facets, unique = np.unique(facets, return_index=True)  # corners: keep one tag
-    tags = dmesh.meshtags(msh, fdim, facets, values[unique])
-    beta = fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name="beta")
-    return Domain(msh, None, tags, beta, (length, height))
+    return _single_crystal(msh, (length, height))
+
+
+def box_domain(comm, size, n) -> Domain:
+    """The 3D analogue of rectangle_domain: [0, Lx] x [0, Ly] x [0, Lz] (scaled units) in n[0] x n[1] x n[2] x 6
+    tetrahedra, the six faces tagged (plating x-min, counter x-max, bottom/top y, back/front z), beta = 0."""
+    msh = dmesh.create_box(comm, [[0.0, 0.0, 0.0], list(size)], list(n), dmesh.CellType.tetrahedron)
+    return _single_crystal(msh, tuple(size))

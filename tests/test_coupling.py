@@ -12,15 +12,14 @@ import json
 import fem_dendrite  # noqa: F401  (before dolfinx)
 import numpy as np
 import pytest
-from dolfinx import fem, mesh as dmesh
+from dolfinx import fem
 from mpi4py import MPI
 
 from fem_dendrite import config, simulation
 from fem_dendrite.coupling import MechanicsCoupling
 from fem_dendrite.errors import ConvergenceError, UserError
-from fem_dendrite.mesh import FACET_TAGS, SIDE_NAMES
 from fem_dendrite.parallel import rank_zero_section
-from fem_dendrite.problem import CoupledProblem, Domain, rectangle_domain
+from fem_dendrite.problem import CoupledProblem, box_domain, rectangle_domain
 from fem_dendrite.scaling import Scales
 from fem_dendrite.timestepping import AdaptiveStepper
 
@@ -42,23 +41,6 @@ THREE_D = ["mechanics.plasticity=false", "mesh.dim=3", "mesh.size_m=[1.0e-6, 1.0
 STRIP = [PRISTINE, FREE_SIDES, "initial.nuclei=[]", "initial.layer_thickness=4.0e-7", "initial.perturbation_amplitude=0.0",
          "electrochemistry.anisotropy_strength=0.0", "electrode.voltage=0.1",
          "electrochemistry.interface_mobility=2.5e-5"]
-
-
-def box_domain(comm, size, n) -> Domain:
-    """[0, Lx] x [0, Ly] x [0, Lz] tetrahedra with the six face tags, beta = 0 (3D analogue of rectangle_domain)."""
-    msh = dmesh.create_box(comm, [[0.0, 0.0, 0.0], list(size)], list(n), dmesh.CellType.tetrahedron)
-    fdim = 2
-    facets, values = [], []
-    for k, name in enumerate(SIDE_NAMES):
-        axis, end = divmod(k, 2)
-        found = dmesh.locate_entities_boundary(msh, fdim, lambda x, a=axis, v=size[axis] * end: np.isclose(x[a], v))
-        facets.append(found)
-        values.append(np.full(len(found), FACET_TAGS[name], np.int32))
-    facets, values = np.concatenate(facets), np.concatenate(values)
-    facets, unique = np.unique(facets, return_index=True)
-    tags = dmesh.meshtags(msh, fdim, facets, values[unique])
-    beta = fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name="beta")
-    return Domain(msh, None, tags, beta, tuple(size))
 
 
 def coupled(overrides, domain_factory, comm=COMM):
