@@ -217,7 +217,7 @@ class CoupledProblem:
             self.nonlinear = NonlinearProblem(self.interleaved.residual, self.interleaved.state,
                                               bcs=self.interleaved.bcs, petsc_options_prefix=SNES_PREFIX,
                                               petsc_options=options)
-            self.interleaved.install_residual(self.nonlinear)
+            self.interleaved.install(self.nonlinear)
         else:
             self.nonlinear = NonlinearProblem(self.residuals, self.unknowns, bcs=self.bcs,
                                               petsc_options_prefix=SNES_PREFIX, petsc_options=options)
@@ -260,6 +260,8 @@ class CoupledProblem:
         """Destroy the SNES, its matrices, vectors and LU factors now (collective: call it on every rank at the same
         point; idempotent). Without it they are freed by the garbage collector whenever a cycle is collected, which
         deadlocks if that happens on one rank alone (fem_dendrite.parallel)."""
+        if getattr(self, "interleaved", None) is not None:
+            self.interleaved.close()
         destroy_nonlinear_problem(getattr(self, "nonlinear", None))
 
     def __enter__(self):

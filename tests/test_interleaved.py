@@ -36,6 +36,43 @@ def max_diff(a, b) -> float:
 
 
 @pytest.mark.mpi
+def test_block_assembled_jacobian_is_the_direct_assembly():
+    """The Jacobian the SNES sees, assembled the first time straight into AIJ and afterwards into BAIJ and copied,
+    equals dolfinx's direct AIJ assembly of the same form at the same (changed) state, to round-off; a state change
+    reaches it (the copy is not stale)."""
+    problem = build("interleaved")
+    problem.set_time(0.0, 1.0e-3)
+    il, snes = problem.interleaved, problem.nonlinear.solver
+    il.gather()
+    x = fem_petsc.create_vector(il.space)
+    J = problem.nonlinear.A
+    rng = np.random.default_rng(COMM.rank)
+    previous = None
+    for evaluation in range(3):
+        il.state.x.array[:] += 0.05 * rng.random(il.state.x.array.size)
+        il.state.x.scatter_forward()
+        fem_petsc.assign(il.state, x)
+        snes.computeJacobian(x, J, J)
+        direct = fem_petsc.assemble_matrix(problem.nonlinear.J, il.bcs, diag=1.0)
+        direct.assemble()
+        scale = direct.norm()
+        difference = direct.copy()
+        difference.axpy(-1.0, J)
+        assert scale > 0.0
+        assert difference.norm() <= 1.0e-13 * scale, evaluation
+        if previous is not None:  # the state moved, and so did J
+            previous.axpy(-1.0, J)
+            assert previous.norm() > 1.0e-6 * scale
+            previous.destroy()
+        previous = J.copy()
+        for m in (direct, difference):
+            m.destroy()
+    for obj in (previous, x):
+        obj.destroy()
+    problem.close()
+
+
+@pytest.mark.mpi
 def test_interleaved_residual_is_the_blocked_residual_row_for_row():
     """At a state that satisfies the Dirichlet conditions (an interior perturbed away from any solution) the
     lifting-free interleaved residual equals dolfinx's lifted blocked residual, field by field, to round-off;
