@@ -216,6 +216,7 @@ class TimeConfig:
 class SolverConfig:
     max_iterations: int = _p(check="positive")
     rtol: float = _p(check="open_unit_interval")  # PETSc refuses a relative tolerance >= 1
+    displacement_rtol: float = _p(check="open_unit_interval")  # the staggered displacement-only Newton's
     atol: float = _p(check="positive")
     stol: float = _p(check="nonnegative")
     quadrature_degree: int = _p(check="positive")

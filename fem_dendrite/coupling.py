@@ -302,9 +302,11 @@ class MechanicsCoupling:
 
     def equilibrium_solver(self, prefix: str) -> NonlinearProblem:
         """A displacement-only SNES for the staggered coupling (eta held at its current value): Newton with a
-        backtracking line search (plain Newton can cycle on Na's plastic return map), the run's tolerances."""
+        backtracking line search (plain Newton can cycle on Na's plastic return map), the run's absolute tolerance
+        and solver.displacement_rtol relative to the first residual (the imbalance the step's change of eta made)."""
         options = self._initial_options()
         options["snes_max_it"] = self.cfg.solver.max_iterations
+        options["snes_rtol"] = self.cfg.solver.displacement_rtol
         return NonlinearProblem(self.residual(), self.u, bcs=self._bcs, petsc_options_prefix=prefix,
                                 petsc_options=options)
 

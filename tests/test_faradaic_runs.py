@@ -99,3 +99,17 @@ def test_staggered_predictor_leaves_the_answer(tmp_path, monkeypatch):
     assert predicted["status"] == plain["status"] == "completed"
     for key in COMPARED + ("max_von_mises_se_Pa", "max_equivalent_plastic_strain"):
         assert predicted[key] == pytest.approx(plain[key], rel=1e-6), key
+
+
+def test_displacement_rtol_reaches_the_staggered_solve_and_keeps_the_answer(tmp_path):
+    """solver.displacement_rtol (1e-5 by default) is the staggered displacement Newton's relative tolerance: a tight
+    1e-9 takes more iterations in the same shortened default run, and the loose default ends within 1e-5 of it."""
+    cfg = config.load(None, SHORT)
+    assert cfg.mechanics.coupling == "staggered" and cfg.solver.displacement_rtol == pytest.approx(1e-5)
+    loose = simulation.run(cfg, tmp_path / "loose", comm=MPI.COMM_SELF)
+    tight = simulation.run(config.load(None, SHORT + ["solver.displacement_rtol=1e-9"]), tmp_path / "tight",
+                           comm=MPI.COMM_SELF)
+    assert loose["status"] == tight["status"] == "completed"
+    assert tight["mechanics_newton_iterations"] > loose["mechanics_newton_iterations"]
+    for key in COMPARED + ("max_von_mises_se_Pa", "max_equivalent_plastic_strain"):
+        assert loose[key] == pytest.approx(tight[key], rel=1e-5), key
