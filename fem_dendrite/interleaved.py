@@ -124,6 +124,11 @@ class InterleavedSystem:
         nodes = self.space.dofmap.index_map.size_local
         return [PETSc.IS().createStride(nodes, first=first_row + k, step=self.n, comm=comm) for k in range(self.n)]
 
+    def _load(self, x) -> None:
+        """The SNES iterate x (owned values) -> the interleaved state, ghosts included."""
+        x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+        fem_petsc.assign(x, self.state)
+
     def install(self, nonlinear_problem) -> None:
         """Replace the SNES residual by the lifting-free one and its Jacobian assembly by the block-wise one (see the
         module docstring)."""
@@ -134,11 +139,9 @@ class InterleavedSystem:
         snes = nonlinear_problem.solver
         b = snes.getFunction()[0]
         form = nonlinear_problem.F
-        state = self.state
 
         def residual(_snes, x, b):
-            x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-            fem_petsc.assign(x, state)
+            self._load(x)
             with b.localForm() as local:
                 local.set(0.0)
             fem_petsc.assemble_vector(b, form)
@@ -157,13 +160,12 @@ class InterleavedSystem:
         matrix silently returns zero sub-blocks for index sets that split its blocks, PETSc 3.25)."""
         snes = nonlinear_problem.solver
         form = nonlinear_problem.J
-        state, bcs = self.state, self.bcs
+        bcs = self.bcs
         self._blocked = blocked = fem_petsc.create_matrix(form, kind="baij")
         self._converted = None  # blocked as AIJ: made at the first assembly (an unassembled BAIJ has no pattern yet)
 
         def jacobian(_snes, x, J, _P):
-            x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
-            fem_petsc.assign(x, state)
+            self._load(x)
             if not J.assembled:  # the first time straight into J: it fixes J's assembled pattern
                 J.zeroEntries()
                 fem_petsc.assemble_matrix(J, form, bcs, diag=1.0)

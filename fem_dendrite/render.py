@@ -187,8 +187,9 @@ def render_sweep_fronts(member_dirs, names, out_png) -> Path | None:
         snap = _last_snapshot(run_dir)
         if snap is None or snap["coords"].shape[1] != 3 or "point_eta" not in snap:
             continue
-        if not gb_drawn and _gb_segment_pairs(snap) is not None:
-            for seg in _gb_segment_pairs(snap):
+        segments = None if gb_drawn else _gb_segment_pairs(snap)
+        if segments is not None:
+            for seg in segments:
                 ax.plot(seg[:, 0] * 1e6, seg[:, 1] * 1e6, color="0.8", lw=3, zorder=0)
             gb_drawn = True
         label = name
