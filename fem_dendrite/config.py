@@ -210,6 +210,9 @@ class TimeConfig:
     # Newton's first iterate: the last accepted state ("none"), its linear extrapolation ("linear"), or "auto"
     # (linear unless the displacement is in the Newton: CoupledProblem.predictor)
     predictor: str = _p(choices=("auto", "none", "linear"))
+    # "backward_euler": Newton to solver.rtol every step; "linearized": the first Newton iterate is the step's answer
+    # when it keeps eta, c within their bounds, else Newton goes on from the step's start (CoupledProblem.solve)
+    scheme: str = _p(choices=("backward_euler", "linearized"))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from petsc4py import PETSc
 
 from fem_dendrite import materials
 from fem_dendrite.curvature import InterfaceCurvature
-from fem_dendrite.errors import ConvergenceError
+from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import faradaic as fd
@@ -290,6 +290,12 @@ class FaradaicProblem(CoupledProblem):
             old.x.array[:] = new.x.array
 
     # -- one step ----------------------------------------------------------------------------------------------------
+    def _check_scheme(self) -> None:
+        super()._check_scheme()
+        if self.cfg.time.scheme == "linearized" and self.galvanostatic:
+            raise UserError("time.scheme: 'linearized' is for potentiostatic control in formulation 'faradaic' (its "
+                            "galvanostatic step iterates on the current constraint); use 'backward_euler'")
+
     def solve(self) -> tuple[int, int]:
         """Newton on (x, V_s), then (staggered coupling) the mechanical equilibrium with the new eta.
 

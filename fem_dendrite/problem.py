@@ -225,6 +225,17 @@ class CoupledProblem:
                                              interleaved=self.interleaved)  # lu / fieldsplit
         if self.mechanics_in_newton:  # its convergence test also checks the displacement block on its own
             self.mechanics.configure_solver()
+        self._check_scheme()
+
+    def _check_scheme(self) -> None:
+        """time.scheme = "linearized" needs a Newton whose one iteration is a whole step: no displacement block (the
+        quasi-static equilibrium has no time derivative to linearise about) and no outer current loop."""
+        if self.cfg.time.scheme != "linearized":
+            return
+        if self.mechanics_in_newton:
+            raise UserError("time.scheme: 'linearized' needs the displacement outside the Newton (mechanics.enabled = "
+                            "false, or formulation 'faradaic' with mechanics.coupling = 'staggered'); use "
+                            "'backward_euler'")
 
     @property
     def predictor(self) -> str:
@@ -361,10 +372,55 @@ class CoupledProblem:
                 np.clip(new.x.array, low, high, out=new.x.array)
 
     def solve(self) -> tuple[int, int]:
-        """Newton (SNES) on the coupled step; returns (Newton iterations, linear iterations).
+        """The coupled step; returns (Newton iterations, linear iterations).
 
-        Raises ConvergenceError when SNES diverges or the iterate is not finite.
+        time.scheme = "backward_euler": Newton (SNES) to solver.rtol. "linearized": one Newton iteration from the
+        step's start (the last accepted state: linearly implicit Euler, M (f - f_old) / dt = -G(f_old) - G'(f_old)
+        (f - f_old), first order like backward Euler); its answer is taken when every field with FIELD_BOUNDS stays
+        inside them (to BOUND_SLACK), else Newton goes on to the backward-Euler answer from the same start (the
+        iterations of both count). Raises ConvergenceError when SNES diverges or the iterate is not finite.
         """
+        if self.cfg.time.scheme != "linearized":
+            return self._newton()
+        start = [u.x.array.copy() for u in self.unknowns]  # the predictor's, if any: where the fallback starts
+        for new, old in zip(self.fields, self.old_fields):
+            new.x.array[:] = old.x.array
+        snes = self.nonlinear.solver
+        snes.setConvergenceTest(_one_iteration)
+        try:
+            its, lin = self._newton()
+            taken = self.within_bounds()
+        except ConvergenceError:  # a failed linear solve or a non-finite iterate: Newton from the start
+            its, lin, taken = snes.getIterationNumber(), snes.getLinearSolveIterations(), False
+        finally:
+            snes.setConvergenceTest("default")
+        if taken:
+            return its, lin
+        if not self.within_bounds(finite_only=True):
+            for u, values in zip(self.unknowns, start):
+                u.x.array[:] = values
+        more, more_lin = self._newton()
+        return its + more, lin + more_lin
+
+    # |f| beyond a bound that still counts as inside it (scaled fields of order one: round-off)
+    BOUND_SLACK = 1.0e-10
+
+    def within_bounds(self, finite_only: bool = False) -> bool:
+        """Every unknown is finite and (unless `finite_only`) inside its FIELD_BOUNDS to BOUND_SLACK, on every rank
+        (collective)."""
+        inside = True
+        for u in self.unknowns:
+            values = u.x.array
+            low, high = (None, None) if finite_only else self.FIELD_BOUNDS.get(u.name, (None, None))
+            inside = inside and bool(np.isfinite(values).all())
+            if low is not None:
+                inside = inside and bool(values.min(initial=np.inf) >= low - self.BOUND_SLACK)
+            if high is not None:
+                inside = inside and bool(values.max(initial=-np.inf) <= high + self.BOUND_SLACK)
+        return self.comm.allreduce(inside, op=MPI.LAND)
+
+    def _newton(self) -> tuple[int, int]:
+        """SNES from the fields' current values; (iterations, linear iterations), ConvergenceError on failure."""
         snes = self.nonlinear.solver
         if self.interleaved is not None:
             self.interleaved.gather()
@@ -505,6 +561,11 @@ class CoupledProblem:
         self._rates_known = True  # the checkpointed rates are those of the last accepted step
         if self.mechanics is not None:
             self.mechanics.restored()
+
+
+def _one_iteration(_snes, it, _norms):
+    """SNES convergence test of the linearized scheme: stop after the first Newton iteration (CONVERGED_ITS)."""
+    return PETSc.SNES.ConvergedReason.CONVERGED_ITS if it >= 1 else 0
 
 
 def _single_crystal(msh, size) -> Domain:

@@ -1,0 +1,152 @@
+"""time.scheme = "linearized" (CoupledProblem.solve): one Newton iteration from the last accepted state per step
+(linearly implicit Euler), taken when eta and c stay within their bounds, else Newton to the backward-Euler answer.
+Checked against a Newton step done by hand, for first-order convergence in time, for the fallback, and for the
+cases it refuses. Tests marked mpi also run on 2 ranks."""
+from __future__ import annotations
+
+import fem_dendrite  # noqa: F401  (before dolfinx)
+import numpy as np
+import pytest
+from dolfinx.fem import petsc as fem_petsc
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from fem_dendrite import config
+from fem_dendrite.coupling import MechanicsCoupling
+from fem_dendrite.errors import UserError
+from fem_dendrite.faradaic_problem import FaradaicProblem
+from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.scaling import Scales
+from test_interleaved import GAO, SQUARE, build, max_diff
+from test_solver import advance
+
+COMM = MPI.COMM_WORLD
+# the lumped (monotone) phase field: eta and c stay in their bounds, so the first iterate is taken
+LUMPED = ['electrochemistry.phase_mass="lumped"', 'solver.preset="lu"', "solver.rtol=1e-10"]
+
+
+def scheme(name, extra=()):
+    return build("interleaved", [*LUMPED, f'time.scheme="{name}"', *extra])
+
+
+def fields(problem):
+    return problem.eta.x.array.copy(), problem.c.x.array.copy()
+
+
+@pytest.mark.mpi
+def test_linearized_step_is_one_newton_iteration_from_the_last_accepted_state():
+    """After an accepted step (so that the linear predictor has a rate and moves Newton's start), a linearized step
+    takes one iteration and ends at f_old - J(f_old)^-1 F(f_old), assembled and solved here by hand (LU)."""
+    problem = scheme("linearized", ['time.predictor="linear"'])
+    dt = 1.0e-3
+    advance(problem, 1, dt)
+    problem.set_time(dt, dt)
+    assert problem.predicted  # the predictor did move the start: the scheme must ignore it
+    its, _ = problem.solve()
+    assert its == 1
+    answer = fields(problem)
+
+    problem.reject()  # back to f_old; one Newton iteration from there by hand
+    il = problem.interleaved
+    il.gather()
+    x = fem_petsc.create_vector(il.space)
+    fem_petsc.assign(il.state, x)
+    F, J = x.duplicate(), problem.nonlinear.A
+    snes = problem.nonlinear.solver
+    snes.computeFunction(x, F)
+    snes.computeJacobian(x, J, J)
+    ksp = PETSc.KSP().create(COMM)
+    ksp.setOperators(J)
+    ksp.setType("preonly")
+    ksp.getPC().setType("lu")
+    ksp.getPC().setFactorSolverType("mumps")
+    step = x.duplicate()
+    ksp.solve(F, step)
+    x.axpy(-1.0, step)
+    x.ghostUpdate(addv=PETSc.InsertMode.INSERT, mode=PETSc.ScatterMode.FORWARD)
+    fem_petsc.assign(x, il.state)
+    il.scatter()
+    by_hand = fields(problem)
+    for obj in (ksp, x, F, step):
+        obj.destroy()
+    problem.close()
+    change = max_diff(answer[0], problem.eta_old.x.array)
+    assert change > 1.0e-4  # the step did something
+    for a, b in zip(answer, by_hand):
+        assert max_diff(a, b) <= 1.0e-9 * max(1.0, change)
+
+
+def test_linearized_is_first_order_in_time_next_to_backward_euler():
+    """To t = 5 ms, against backward Euler at dt/32: the linearized scheme's max error in eta and c halves with dt
+    (observed order 0.8-1.3), one Newton iteration per step, and stays within a few tenths of backward Euler's own
+    error at the same dt (both are first order)."""
+    end, steps = 5.0e-3, 5
+
+    def run(name, n):
+        problem = scheme(name)
+        its = advance(problem, n, end / n)
+        out = fields(problem)
+        problem.close()
+        return out, its
+
+    reference, _ = run("backward_euler", 32 * steps)
+    errors = []
+    for k in (1, 2, 4):
+        (eta, c), its = run("linearized", k * steps)
+        (eta_be, c_be), _ = run("backward_euler", k * steps)
+        assert all(n == 1 for n, _ in its), its
+        assert eta.min() >= 0.0 and eta.max() <= 1.0 and c.min() >= 0.0
+        error = max(max_diff(eta, reference[0]), max_diff(c, reference[1]))
+        error_be = max(max_diff(eta_be, reference[0]), max_diff(c_be, reference[1]))
+        assert 0.5 * error_be <= error <= 1.5 * error_be
+        errors.append(error)
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all((orders > 0.8) & (orders < 1.3)), (errors, orders)
+
+
+@pytest.mark.mpi
+def test_a_first_iterate_outside_the_bounds_goes_on_to_the_backward_euler_answer():
+    """With bounds that the first iterate cannot meet (eta <= 0.5 while the layer holds eta = 1), the step goes on
+    with Newton and ends at the backward-Euler step's answer (to the Newton tolerance); with the real bounds the
+    same step takes the first iterate, which differs from it by more than that."""
+    dt = 2.0e-3
+    euler = scheme("backward_euler")
+    euler.set_time(0.0, dt)
+    euler_its, _ = euler.solve()
+    expected = fields(euler)
+    euler.close()
+
+    for bounds, fallback in (({"eta": (0.0, 0.5)}, True), (CoupledProblem.FIELD_BOUNDS, False)):
+        problem = scheme("linearized")
+        problem.FIELD_BOUNDS = bounds
+        problem.set_time(0.0, dt)
+        its, _ = problem.solve()
+        got = fields(problem)
+        problem.close()
+        difference = max(max_diff(a, b) for a, b in zip(got, expected))
+        if fallback:
+            assert its > 1
+            assert difference <= 1.0e-7
+        else:
+            assert its == 1 and euler_its > 1
+            assert difference > 1.0e-6
+
+
+def test_linearized_scheme_refuses_a_newton_without_a_whole_step_in_one_iteration():
+    """The displacement in the Newton (gao2024, monolithic mechanics) and the Faradaic galvanostatic step (an outer
+    loop on the current) get a one-line error naming time.scheme."""
+    cfg = config.load(None, ['electrochemistry.formulation="gao2024"', "mechanics.enabled=true",
+                             'mechanics.coupling="monolithic"', 'time.scheme="linearized"'])
+    scales = Scales.from_config(cfg)
+    with pytest.raises(UserError, match="time.scheme"):
+        CoupledProblem(cfg, rectangle_domain(COMM, SQUARE, SQUARE, 4, 4), scales,
+                       mechanics=MechanicsCoupling(cfg, scales))
+    cfg = config.load(None, ['electrochemistry.formulation="faradaic"', "mechanics.enabled=false",
+                             'electrode.control="galvanostatic"', 'time.scheme="linearized"'])
+    with pytest.raises(UserError, match="time.scheme"):
+        FaradaicProblem(cfg, rectangle_domain(COMM, SQUARE, SQUARE, 4, 4), Scales.from_config(cfg))
+
+
+def test_an_unknown_scheme_is_a_config_error():
+    with pytest.raises(UserError, match="time.scheme"):
+        config.load(None, [*GAO, 'time.scheme="crank_nicolson"'])
