@@ -158,8 +158,8 @@ def run_fem(cfg, times: list[float], comm, verbose: bool = False) -> tuple[dict,
         for warning in simulation.regime_warnings(cfg, regime):
             print(f"fem-dendrite: note: {warning}", flush=True)
     problem = build_problem(cfg, domain, scales)
-    fronts, stats = {}, {"steps": 0, "rejected": 0, "newton": 0, "linear": 0, "c_min": np.inf, "c_max": -np.inf,
-                         "eta_min": np.inf, "eta_max": -np.inf}
+    fronts, stats = {}, {"steps": 0, "rejected": 0, "newton": 0, "linear": 0, "one_iteration_steps": 0,
+                         "c_min": np.inf, "c_max": -np.inf, "eta_min": np.inf, "eta_max": -np.inf}
     with problem:
         stats["ranks"] = comm.size
         stats["dofs"] = sum(f.function_space.dofmap.index_map.size_global for f in problem.unknowns)
@@ -177,6 +177,7 @@ def run_fem(cfg, times: list[float], comm, verbose: bool = False) -> tuple[dict,
                 stats["rejected"] += result.rejected
                 stats["newton"] += result.newton_iterations
                 stats["linear"] += result.linear_iterations
+                stats["one_iteration_steps"] += int(result.newton_iterations == 1)
                 if verbose and comm.rank == 0:
                     print(f"  step {stats['steps']}: t = {t:.4g} s, dt = {result.dt_s:.3g} s, {result.newton_iterations}"
                           f" Newton, {result.rejected} rejected, {result.wall_s:.2f} s", flush=True)

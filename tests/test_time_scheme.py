@@ -13,7 +13,7 @@ from petsc4py import PETSc
 
 from fem_dendrite import config
 from fem_dendrite.coupling import MechanicsCoupling
-from fem_dendrite.errors import UserError
+from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.faradaic_problem import FaradaicProblem
 from fem_dendrite.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
@@ -35,13 +35,15 @@ def fields(problem):
 
 @pytest.mark.mpi
 def test_linearized_step_is_one_newton_iteration_from_the_last_accepted_state():
-    """After an accepted step (so that the linear predictor has a rate and moves Newton's start), a linearized step
-    takes one iteration and ends at f_old - J(f_old)^-1 F(f_old), assembled and solved here by hand (LU)."""
+    """After an accepted step, a linearized step takes one iteration and ends at f_old - J(f_old)^-1 F(f_old),
+    assembled and solved here by hand (LU); time.predictor = "linear" does not move its start."""
     problem = scheme("linearized", ['time.predictor="linear"'])
     dt = 1.0e-3
     advance(problem, 1, dt)
     problem.set_time(dt, dt)
-    assert problem.predicted  # the predictor did move the start: the scheme must ignore it
+    assert not problem.predicted and problem.predictor == "none"
+    for new, old in zip(problem.fields, problem.old_fields):
+        assert np.array_equal(new.x.array, old.x.array)
     its, _ = problem.solve()
     assert its == 1
     answer = fields(problem)
@@ -106,30 +108,51 @@ def test_linearized_is_first_order_in_time_next_to_backward_euler():
 
 @pytest.mark.mpi
 def test_a_first_iterate_outside_the_bounds_goes_on_to_the_backward_euler_answer():
-    """With bounds that the first iterate cannot meet (eta <= 0.5 while the layer holds eta = 1), the step goes on
-    with Newton and ends at the backward-Euler step's answer (to the Newton tolerance); with the real bounds the
-    same step takes the first iterate, which differs from it by more than that."""
+    """When the first iterate is judged outside the bounds (the check made to answer no once), the step goes on with
+    Newton and ends at the backward-Euler step's answer (to the Newton tolerance); taken, the first iterate differs
+    from that answer by more than the tolerance (so the comparison can tell them apart)."""
     dt = 2.0e-3
     euler = scheme("backward_euler")
     euler.set_time(0.0, dt)
     euler_its, _ = euler.solve()
     expected = fields(euler)
     euler.close()
+    assert euler_its > 1
 
-    for bounds, fallback in (({"eta": (0.0, 0.5)}, True), (CoupledProblem.FIELD_BOUNDS, False)):
+    for refuse_first in (True, False):
         problem = scheme("linearized")
-        problem.FIELD_BOUNDS = bounds
+        if refuse_first:
+            checks = []
+            real = problem.within_bounds
+
+            def within_bounds(finite_only=False):
+                checks.append(finite_only)
+                return real(finite_only) and (finite_only or len(checks) > 1)
+
+            problem.within_bounds = within_bounds
         problem.set_time(0.0, dt)
         its, _ = problem.solve()
-        got = fields(problem)
+        difference = max(max_diff(a, b) for a, b in zip(fields(problem), expected))
         problem.close()
-        difference = max(max_diff(a, b) for a, b in zip(got, expected))
-        if fallback:
+        if refuse_first:
             assert its > 1
             assert difference <= 1.0e-7
         else:
-            assert its == 1 and euler_its > 1
+            assert its == 1
             assert difference > 1.0e-6
+
+
+@pytest.mark.mpi
+def test_a_step_that_cannot_stay_in_the_bounds_is_refused():
+    """Bounds that no answer meets (eta <= 0.5 while the electrode layer holds eta = 1): the first iterate, Newton
+    from it and Newton from the last state all end outside, and the step raises ConvergenceError (the stepper then
+    cuts dt), leaving no out-of-bounds state accepted."""
+    problem = scheme("linearized")
+    problem.FIELD_BOUNDS = {"eta": (0.0, 0.5)}
+    problem.set_time(0.0, 2.0e-3)
+    with pytest.raises(ConvergenceError, match="bounds"):
+        problem.solve()
+    problem.close()
 
 
 def test_linearized_scheme_refuses_a_newton_without_a_whole_step_in_one_iteration():
