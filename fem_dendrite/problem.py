@@ -23,6 +23,7 @@ from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import electrochemistry as ec
 from fem_dendrite.scaling import Scales
 from fem_dendrite.solver import configure_solver
+from fem_dendrite.timestepping import linearized_step
 
 SNES_PREFIX = "fem_dendrite_coupled_"
 
@@ -377,69 +378,23 @@ class CoupledProblem:
     def solve(self) -> tuple[int, int]:
         """The coupled step; returns (Newton iterations, linear iterations).
 
-        time.scheme = "backward_euler": Newton (SNES) to solver.rtol. "linearized": one Newton iteration from the
-        last accepted state (linearly implicit Euler, M (f - f_old) / dt = -G(f_old) - G'(f_old) (f - f_old), first
-        order like backward Euler); its answer is taken when every field with FIELD_BOUNDS stays inside them (to
-        BOUND_SLACK), else Newton goes on to the backward-Euler answer, from that iterate and, if it diverges from
-        there, from the last accepted state (the iterations of all tries count). Raises ConvergenceError when SNES
-        diverges or the iterate is not finite.
+        time.scheme = "backward_euler": Newton (SNES) to solver.rtol; "linearized": one Newton iteration where it
+        keeps the fields inside their bounds (fem_dendrite.timestepping.linearized_step). Raises ConvergenceError
+        when SNES diverges or the iterate is not finite.
         """
-        if self.cfg.time.scheme != "linearized":
-            return self._newton()
-        start = [u.x.array.copy() for u in self.unknowns]  # the last accepted state (no predictor in this scheme)
-        snes = self.nonlinear.solver
-        initial_norm = []
-
-        def one_iteration(_snes, it, norms):  # stop after the first iteration; keep |F(f_old)|
-            if it == 0:
-                initial_norm.append(norms[2])
-            return PETSc.SNES.ConvergedReason.CONVERGED_ITS if it >= 1 else 0
-
-        snes.setConvergenceTest(one_iteration)
-        try:
-            its, lin = self._newton()
-            taken = self.within_bounds()
-        except ConvergenceError:  # a failed linear solve or a non-finite iterate
-            its, lin, taken = snes.getIterationNumber(), snes.getLinearSolveIterations(), False
-        finally:
-            snes.setConvergenceTest("default")
-        if taken:
-            return its, lin
-        # Newton from the first iterate (past a bound at a few nodes, near the answer elsewhere); if that diverges
-        # or ends outside the bounds (or the first iterate is not finite), from the last accepted state. Both stop
-        # at solver.rtol of |F(f_old)|, as a backward-Euler Newton from f_old would: relative to a first iterate
-        # far past a bound, rtol would accept an unconverged state (c = 2.9 c0 once on the peer benchmark)
-        rtol, atol, stol, max_it = snes.getTolerances()
-        if initial_norm:
-            snes.setTolerances(rtol=0.0, atol=max(atol, rtol * initial_norm[0]))
-        try:
-            for from_first in (True, False) if self.within_bounds(finite_only=True) else (False,):
-                if not from_first:
-                    for u, values in zip(self.unknowns, start):
-                        u.x.array[:] = values
-                try:
-                    more, more_lin = self._newton()
-                except ConvergenceError:
-                    more, more_lin = snes.getIterationNumber(), snes.getLinearSolveIterations()
-                else:
-                    if self.within_bounds():
-                        return its + more, lin + more_lin
-                its, lin = its + more, lin + more_lin
-        finally:
-            snes.setTolerances(rtol=rtol, atol=atol)
-        raise ConvergenceError(f"no step within the bounds of {', '.join(self.FIELD_BOUNDS)} (time.scheme = "
-                               f"'linearized', {its} Newton iterations)")
+        if self.cfg.time.scheme == "linearized":
+            return linearized_step(self)
+        return self.newton()
 
     # |f| beyond a bound that still counts as inside it (scaled fields of order one: round-off)
     BOUND_SLACK = 1.0e-10
 
-    def within_bounds(self, finite_only: bool = False) -> bool:
-        """Every unknown is finite and (unless `finite_only`) inside its FIELD_BOUNDS to BOUND_SLACK, on every rank
-        (collective)."""
+    def within_bounds(self) -> bool:
+        """Every unknown is finite and inside its FIELD_BOUNDS to BOUND_SLACK, on every rank (collective)."""
         inside = True
         for u in self.unknowns:
             values = u.x.array
-            low, high = (None, None) if finite_only else self.FIELD_BOUNDS.get(u.name, (None, None))
+            low, high = self.FIELD_BOUNDS.get(u.name, (None, None))
             inside = inside and bool(np.isfinite(values).all())
             if low is not None:
                 inside = inside and bool(values.min(initial=np.inf) >= low - self.BOUND_SLACK)
@@ -447,7 +402,7 @@ class CoupledProblem:
                 inside = inside and bool(values.max(initial=-np.inf) <= high + self.BOUND_SLACK)
         return self.comm.allreduce(inside, op=MPI.LAND)
 
-    def _newton(self) -> tuple[int, int]:
+    def newton(self) -> tuple[int, int]:
         """SNES from the fields' current values; (iterations, linear iterations), ConvergenceError on failure."""
         snes = self.nonlinear.solver
         if self.interleaved is not None:
