@@ -144,9 +144,9 @@ def test_a_first_iterate_outside_the_bounds_goes_on_to_the_backward_euler_answer
 
 @pytest.mark.mpi
 def test_a_step_that_cannot_stay_in_the_bounds_is_refused():
-    """Bounds that no answer meets (eta <= 0.5 while the electrode layer holds eta = 1): the first iterate, Newton
-    from it and Newton from the last state all end outside, and the step raises ConvergenceError (the stepper then
-    cuts dt), leaving no out-of-bounds state accepted."""
+    """Bounds that no answer meets (eta <= 0.5 while the electrode layer holds eta = 1): the first iterate and the
+    Newton that goes on from it end outside, and the step raises ConvergenceError (the stepper then cuts dt), leaving
+    no out-of-bounds state accepted."""
     problem = scheme("linearized")
     problem.FIELD_BOUNDS = {"eta": (0.0, 0.5)}
     problem.set_time(0.0, 2.0e-3)
