@@ -1,7 +1,7 @@
-"""time.scheme = "linearized" (fem_dendrite.timestepping.linearized_step): one Newton iteration from the last accepted state per step
-(linearly implicit Euler), taken when eta and c stay within their bounds, else Newton to the backward-Euler answer.
-Checked against a Newton step done by hand, for first-order convergence in time, for the fallback, and for the
-cases it refuses. Tests marked mpi also run on 2 ranks."""
+"""time.scheme = "linearized" (fem_dendrite.timestepping.linearized_step): one Newton iteration per step from the
+last accepted state (linearly implicit Euler), taken when eta and c stay within their bounds, else Newton to the
+backward-Euler answer. Checked against a Newton step done by hand, for first-order convergence in time, for the
+fallback, and for the cases it refuses. Tests marked mpi also run on 2 ranks."""
 from __future__ import annotations
 
 import fem_dendrite  # noqa: F401  (before dolfinx)
