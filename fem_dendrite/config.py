@@ -211,7 +211,7 @@ class TimeConfig:
     # (linear unless the displacement is in the Newton: CoupledProblem.predictor)
     predictor: str = _p(choices=("auto", "none", "linear"))
     # "backward_euler": Newton to solver.rtol every step; "linearized": the first Newton iterate is the step's answer
-    # when it keeps eta, c within their bounds, else Newton goes on from the step's start (CoupledProblem.solve)
+    # when it keeps eta, c within their bounds, else Newton goes on from it (timestepping.linearized_step)
     scheme: str = _p(choices=("backward_euler", "linearized"))
 
 
