@@ -213,6 +213,10 @@ class TimeConfig:
     # "backward_euler": Newton to solver.rtol every step; "linearized": the first Newton iterate is the step's answer
     # when it keeps eta, c within their bounds, else Newton goes on from it (timestepping.linearized_step)
     scheme: str = _p(choices=("backward_euler", "linearized"))
+    # "monolithic": phi is an unknown of the Newton; "staggered": phi is solved on its own from the state at the
+    # step's start, at most every potential_interval_s, and held in the (eta, c) Newton (fem_dendrite.staggered)
+    potential_coupling: str = _p(choices=("monolithic", "staggered"))
+    potential_interval_s: float = _p(check="nonnegative")  # 0: every step
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dolfinx.fem.petsc import NonlinearProblem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from fem_dendrite import initial_field, materials
+from fem_dendrite import initial_field, materials, staggered
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.interleaved import InterleavedSystem, can_interleave
 from fem_dendrite.mesh import FACET_TAGS, SIDE_NAMES  # the tags the mesh writes, one definition
@@ -212,17 +212,23 @@ class CoupledProblem:
         options.setdefault("snes_atol", cfg.solver.atol)
         options.setdefault("snes_stol", cfg.solver.stol)
         options.setdefault("snes_error_if_not_converged", False)
+        # the Newton's residuals, unknowns and conditions: all, or all but phi (time.potential_coupling)
+        self.potential_solver = None
+        newton = self.residuals, self.unknowns, self.bcs
+        if cfg.time.potential_coupling == "staggered":
+            *newton, self.potential_solver = staggered.split(self)
+        residuals, self.newton_unknowns, bcs = newton
         self.interleaved = None
         if self.newton_layout == "interleaved":  # one P1^n space: one form, ~2x cheaper assembly
-            self.interleaved = InterleavedSystem(self.residuals, self.unknowns, self.bcs)
+            self.interleaved = InterleavedSystem(residuals, self.newton_unknowns, bcs)
             self.nonlinear = NonlinearProblem(self.interleaved.residual, self.interleaved.state,
                                               bcs=self.interleaved.bcs, petsc_options_prefix=SNES_PREFIX,
                                               petsc_options=options)
             self.interleaved.install(self.nonlinear)
         else:
-            self.nonlinear = NonlinearProblem(self.residuals, self.unknowns, bcs=self.bcs,
+            self.nonlinear = NonlinearProblem(residuals, self.newton_unknowns, bcs=bcs,
                                               petsc_options_prefix=SNES_PREFIX, petsc_options=options)
-        self.solver_setup = configure_solver(self.nonlinear, self.unknowns, cfg, SNES_PREFIX,
+        self.solver_setup = configure_solver(self.nonlinear, self.newton_unknowns, cfg, SNES_PREFIX,
                                              interleaved=self.interleaved)  # lu / fieldsplit
         if self.mechanics_in_newton:  # its convergence test also checks the displacement block on its own
             self.mechanics.configure_solver()
@@ -245,8 +251,8 @@ class CoupledProblem:
         Newton failed from the prediction (tiny gao2024 run of tests/test_run.py: 30 rejected tries instead of 1).
         "none" whatever it says with time.scheme = "linearized" (its iteration starts from the last state)."""
         choice = self.cfg.time.predictor
-        if self.cfg.time.scheme == "linearized":  # its one iteration starts from the last accepted state
-            return "none"
+        if self.cfg.time.scheme == "linearized" or self.cfg.time.potential_coupling == "staggered":
+            return "none"  # the iteration starts from (and phi is solved from) the last accepted state
         if choice == "auto":
             return "none" if self.mechanics_in_newton else "linear"
         return choice
@@ -256,7 +262,7 @@ class CoupledProblem:
         """solver.layout with "auto" resolved: "interleaved" where every unknown is a scalar P1 field (no
         displacement in the Newton), else "blocks"."""
         choice = self.cfg.solver.layout
-        possible = can_interleave(self.unknowns)
+        possible = can_interleave(self.newton_unknowns)
         if choice == "interleaved" and not possible:
             raise UserError("solver.layout: 'interleaved' needs scalar P1 unknowns only (no displacement in the "
                             "Newton: mechanics off, or formulation 'faradaic' with mechanics.coupling = 'staggered'); "
@@ -277,6 +283,8 @@ class CoupledProblem:
         deadlocks if that happens on one rank alone (fem_dendrite.parallel)."""
         if getattr(self, "interleaved", None) is not None:
             self.interleaved.close()
+        if getattr(self, "potential_solver", None) is not None:
+            self.potential_solver.close()
         destroy_nonlinear_problem(getattr(self, "nonlinear", None))
 
     def __enter__(self):
@@ -366,6 +374,7 @@ class CoupledProblem:
         where f_old is O(dt) away. `self.predicted` says whether this step starts from a prediction (the time
         stepper then retries a failed one from f_old before it cuts dt)."""
         self.dt.value = dt_s / self.scales.time
+        self._step_start_s = t_s
         if self.galvanostatic:
             self.applied_current.value = applied_current_density(self.cfg, t_s + dt_s) / self.scales.current_density
         self.predicted = predict and bool(self.field_rates) and self._rates_known
@@ -382,9 +391,9 @@ class CoupledProblem:
         keeps the fields inside their bounds (fem_dendrite.timestepping.linearized_step). Raises ConvergenceError
         when SNES diverges or the iterate is not finite.
         """
-        if self.cfg.time.scheme == "linearized":
-            return linearized_step(self)
-        return self.newton()
+        if self.potential_solver is not None:  # phi from the last accepted state, where due
+            self.potential_solver.update(self._step_start_s)
+        return linearized_step(self) if self.cfg.time.scheme == "linearized" else self.newton()
 
     # |f| beyond a bound that still counts as inside it (scaled fields of order one: round-off)
     BOUND_SLACK = 1.0e-10
@@ -440,6 +449,8 @@ class CoupledProblem:
             new.x.array[:] = old.x.array
         if self.mechanics is not None:
             self.mechanics.reject()
+        if self.potential_solver is not None:  # phi went back to the last accepted one: solve again
+            self.potential_solver.invalidate()
 
     # -- balances (consistent fluxes from the assembled residual) ----------------------------------------------------
     def _indicator(self, space, facet_name: str) -> fem.Function:
@@ -535,13 +546,16 @@ class CoupledProblem:
         return fields
 
     def checkpoint_scalars(self) -> dict:
-        """{name: float}: global scalar unknowns (identical on every rank). None in this formulation."""
-        return {}
+        """{name: float}: global scalar unknowns (identical on every rank): when the staggered potential is next due
+        (time.potential_coupling), else none."""
+        return {} if self.potential_solver is None else {"potential_due_s": self.potential_solver.next_s}
 
     def restored(self, scalars: dict) -> None:
         """Called after checkpoint_fields were loaded: set the global scalars of checkpoint_scalars (none here) and
         refresh what derives from the fields."""
         self._rates_known = True  # the checkpointed rates are those of the last accepted step
+        if self.potential_solver is not None:
+            self.potential_solver.next_s = float(scalars.get("potential_due_s", -math.inf))
         if self.mechanics is not None:
             self.mechanics.restored()
 
