@@ -481,6 +481,10 @@ def _validate_cross(cfg: Config) -> None:
     if e.formulation != "gao2024" and (e.phase_mass != "consistent" or e.charge_source != "reaction"):
         raise UserError("electrochemistry.phase_mass: \"lumped\" and charge_source = \"none\" need formulation = "
                         "\"gao2024\" (accepted with faradaic: phase_mass = \"consistent\", charge_source = \"reaction\")")
+    if e.formulation == "gao2024" and cfg.time.scheme == "linearized" and e.phase_mass != "lumped":
+        raise UserError("time.scheme: \"linearized\" with formulation \"gao2024\" needs electrochemistry.phase_mass = "
+                        "\"lumped\" (with the consistent mass backward Euler's own answer leaves eta in [0, 1], which "
+                        "the scheme refuses: every step would be cut; or use \"backward_euler\")")
     if e.formulation == "gao2024" and e.ion_transport == "site_limited":
         if e.metal_sink != "faradaic":
             raise UserError("electrochemistry.ion_transport: \"site_limited\" needs electrochemistry.metal_sink = "
