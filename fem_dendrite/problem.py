@@ -388,8 +388,9 @@ class CoupledProblem:
         """The coupled step; returns (Newton iterations, linear iterations).
 
         time.scheme = "backward_euler": Newton (SNES) to solver.rtol; "linearized": one Newton iteration where it
-        keeps the fields inside their bounds (fem_dendrite.timestepping.linearized_step). Raises ConvergenceError
-        when SNES diverges or the iterate is not finite.
+        keeps the fields inside their bounds (fem_dendrite.timestepping.linearized_step). With
+        time.potential_coupling = "staggered" phi is first solved on its own where due (fem_dendrite.staggered) and
+        the Newton holds it. Raises ConvergenceError when SNES diverges or the iterate is not finite.
         """
         if self.potential_solver is not None:  # phi from the last accepted state, where due
             self.potential_solver.update(self._step_start_s)
@@ -551,8 +552,8 @@ class CoupledProblem:
         return {} if self.potential_solver is None else {"potential_due_s": self.potential_solver.next_s}
 
     def restored(self, scalars: dict) -> None:
-        """Called after checkpoint_fields were loaded: set the global scalars of checkpoint_scalars (none here) and
-        refresh what derives from the fields."""
+        """Called after checkpoint_fields were loaded: set the global scalars of checkpoint_scalars and refresh what
+        derives from the fields."""
         self._rates_known = True  # the checkpointed rates are those of the last accepted step
         if self.potential_solver is not None:
             self.potential_solver.next_s = float(scalars.get("potential_due_s", -math.inf))
