@@ -194,6 +194,7 @@ def run_fem(cfg, times: list[float], comm, verbose: bool = False) -> tuple[dict,
                       f"{stats['newton']} Newton, wall {wall:.1f} s, front {fronts[t_out]['mean_um']:.3f} um "
                       f"+- {fronts[t_out]['spread_um']:.3f}", flush=True)
         stats["wall_s"] = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
+        stats["potential_solves"] = problem.potential_solver.solves if problem.potential_solver is not None else None
         stats["cpu_s"] = comm.allreduce(time.process_time() - cpu_start, op=MPI.SUM)
     return fronts, stats
 
@@ -291,7 +292,8 @@ def print_report(report: dict, ranks: int) -> None:
         print(f"fem-dendrite ({s.get('ranks', ranks)} ranks): wall {s['wall_s']:.1f} s, CPU {s['cpu_s']:.1f} s (all ranks), "
               f"{s['steps']} steps "
               f"({s['rejected']} rejected), {s['newton']} Newton, {s['linear']} linear iterations, "
-              f"{s['dofs']} dofs; c in [{s['c_min']:.3g}, {s['c_max']:.3g}], eta in [{s['eta_min']:.3g}, "
+              + (f"{s['potential_solves']} potential solves, " if s.get("potential_solves") is not None else "")
+              + f"{s['dofs']} dofs; c in [{s['c_min']:.3g}, {s['c_max']:.3g}], eta in [{s['eta_min']:.3g}, "
               f"{s['eta_max']:.3g}]")
 
 
