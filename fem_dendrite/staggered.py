@@ -38,6 +38,11 @@ def check(problem) -> None:
     if problem.formulation != "gao2024":
         raise UserError(f"time.potential_coupling: 'staggered' is for electrochemistry.formulation 'gao2024' (got "
                         f"'{problem.formulation}'); use 'monolithic'")
+    e = problem.cfg.electrochemistry
+    if e.charge_source == "reaction" and e.metal_sink == "phase_rate":
+        raise UserError("time.potential_coupling: 'staggered' needs electrochemistry.metal_sink = 'faradaic' or "
+                        "charge_source = 'none' (the phase-rate source d eta/dt is zero at the state the potential is "
+                        "solved from); use 'monolithic'")
     if problem.mechanics_in_newton:
         raise UserError("time.potential_coupling: 'staggered' needs the displacement outside the Newton "
                         "(mechanics.enabled = false); use 'monolithic'")

@@ -24,8 +24,13 @@ from test_time_scheme import LUMPED
 COMM = MPI.COMM_WORLD
 
 
+# the Butler-Volmer current as eq. 3's source: evaluated at the state the potential is solved from (the phase-rate
+# source d eta/dt would be zero there: refused)
+FARADAIC_SINK = ['electrochemistry.metal_sink="faradaic"']
+
+
 def staggered(interval=0.0, extra=()):
-    return build("interleaved", [*LUMPED, 'time.potential_coupling="staggered"',
+    return build("interleaved", [*LUMPED, *FARADAIC_SINK, 'time.potential_coupling="staggered"',
                                  f"time.potential_interval_s={interval}", *extra])
 
 
@@ -77,7 +82,7 @@ def test_staggered_converges_to_the_monolithic_step_at_first_order():
 
     def run(n, coupling, interval_steps=0.0):
         extra = [f'time.potential_coupling="{coupling}"', f"time.potential_interval_s={interval_steps * end / n}"]
-        problem = build("interleaved", [*LUMPED, *extra])
+        problem = build("interleaved", [*LUMPED, *FARADAIC_SINK, *extra])
         advance(problem, n, end / n)
         out = (problem.eta.x.array.copy(), problem.c.x.array.copy(), problem.phi.x.array.copy())
         problem.close()
@@ -122,7 +127,7 @@ def test_a_staggered_run_interrupted_between_potential_solves_resumes_to_the_sam
     """Interrupted after 3 of 5 steps, when the potential is not due (interval 1.5 dt), and resumed: the run ends
     at the run that was never stopped (the checkpoint keeps when the potential is next due; re-solving it at the
     resumed step would move the end)."""
-    staggered_tiny = [*TINY, 'electrochemistry.formulation="gao2024"', "mechanics.enabled=false",
+    staggered_tiny = [*TINY, 'electrochemistry.formulation="gao2024"', "mechanics.enabled=false", *FARADAIC_SINK,
                       'time.potential_coupling="staggered"', "time.potential_interval_s=1.5e-3", "time.end_s=5.0e-3"]
     full = simulation.run(config.load(None, staggered_tiny), tmp_path / "full", comm=MPI.COMM_SELF)
     assert full["steps"] == 5
@@ -134,13 +139,17 @@ def test_a_staggered_run_interrupted_between_potential_solves_resumes_to_the_sam
 
 
 def test_staggered_coupling_refuses_what_it_does_not_split():
-    """The Faradaic formulation and the displacement in the Newton get one line naming time.potential_coupling; an
-    unknown coupling name is a config error."""
+    """The Faradaic formulation, the displacement in the Newton and the phase-rate current source get one line naming
+    time.potential_coupling; an unknown coupling name is a config error."""
     stag = ['time.potential_coupling="staggered"']
+    cfg = config.load(None, [*GAO, *stag, 'electrochemistry.metal_sink="phase_rate"'])
+    with pytest.raises(UserError, match="time.potential_coupling.*metal_sink"):
+        CoupledProblem(cfg, rectangle_domain(COMM, SQUARE, SQUARE, 4, 4), Scales.from_config(cfg))
     cfg = config.load(None, ['electrochemistry.formulation="faradaic"', "mechanics.enabled=false", *stag])
     with pytest.raises(UserError, match="time.potential_coupling"):
         FaradaicProblem(cfg, rectangle_domain(COMM, SQUARE, SQUARE, 4, 4), Scales.from_config(cfg))
-    cfg = config.load(None, [*GAO[:1], "mechanics.enabled=true", 'mechanics.coupling="monolithic"', *stag])
+    cfg = config.load(None, [*GAO[:1], "mechanics.enabled=true", 'mechanics.coupling="monolithic"', *stag,
+                             *FARADAIC_SINK])
     scales = Scales.from_config(cfg)
     with pytest.raises(UserError, match="time.potential_coupling"):
         CoupledProblem(cfg, rectangle_domain(COMM, SQUARE, SQUARE, 4, 4), scales,
