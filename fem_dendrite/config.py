@@ -210,9 +210,10 @@ class TimeConfig:
     # Newton's first iterate: the last accepted state ("none"), its linear extrapolation ("linear"), or "auto"
     # (linear unless the displacement is in the Newton: CoupledProblem.predictor)
     predictor: str = _p(choices=("auto", "none", "linear"))
-    # "backward_euler": Newton to solver.rtol every step; "linearized": the first Newton iterate is the step's answer
-    # when it keeps eta, c within their bounds, else Newton goes on from it (timestepping.linearized_step)
-    scheme: str = _p(choices=("backward_euler", "linearized"))
+    # "backward_euler": Newton to solver.rtol every step; "linearized" / "linearized_trapezoidal": one linear solve
+    # (linearly implicit Euler / trapezoidal rule) is the step's answer when it keeps eta, c within their bounds,
+    # else Newton goes on from it to backward Euler (timestepping.linearized_step)
+    scheme: str = _p(choices=("backward_euler", "linearized", "linearized_trapezoidal"))
     # "monolithic": phi is an unknown of the Newton; "staggered": phi is solved on its own from the state at the
     # step's start, at most every potential_interval_s, and held in the (eta, c) Newton (fem_dendrite.staggered)
     potential_coupling: str = _p(choices=("monolithic", "staggered"))
@@ -481,8 +482,8 @@ def _validate_cross(cfg: Config) -> None:
     if e.formulation != "gao2024" and (e.phase_mass != "consistent" or e.charge_source != "reaction"):
         raise UserError("electrochemistry.phase_mass: \"lumped\" and charge_source = \"none\" need formulation = "
                         "\"gao2024\" (accepted with faradaic: phase_mass = \"consistent\", charge_source = \"reaction\")")
-    if e.formulation == "gao2024" and cfg.time.scheme == "linearized" and e.phase_mass != "lumped":
-        raise UserError("time.scheme: \"linearized\" with formulation \"gao2024\" needs electrochemistry.phase_mass = "
+    if e.formulation == "gao2024" and cfg.time.scheme != "backward_euler" and e.phase_mass != "lumped":
+        raise UserError(f"time.scheme: \"{cfg.time.scheme}\" with formulation \"gao2024\" needs electrochemistry.phase_mass = "
                         "\"lumped\" (with the consistent mass backward Euler's own answer leaves eta in [0, 1], which "
                         "the scheme refuses: every step would be cut; or use \"backward_euler\")")
     if e.formulation == "gao2024" and e.ion_transport == "site_limited":

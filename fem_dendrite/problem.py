@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import ufl
-from dolfinx import fem, mesh as dmesh
+from dolfinx import fem
 from dolfinx.fem.petsc import NonlinearProblem
 from mpi4py import MPI
 from petsc4py import PETSc
@@ -18,25 +18,15 @@ from petsc4py import PETSc
 from fem_dendrite import initial_field, materials, staggered
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.interleaved import InterleavedSystem, can_interleave
-from fem_dendrite.mesh import FACET_TAGS, SIDE_NAMES  # the tags the mesh writes, one definition
+from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
+from fem_dendrite.mesh.domain import Domain, box_domain, rectangle_domain  # noqa: F401  (re-exported)
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import electrochemistry as ec
 from fem_dendrite.scaling import Scales
 from fem_dendrite.solver import configure_solver
-from fem_dendrite.timestepping import linearized_step
+from fem_dendrite.timestepping import LINEARIZED_GAMMA, linearized_step
 
 SNES_PREFIX = "fem_dendrite_coupled_"
-
-
-@dataclass
-class Domain:
-    """The mesh and what the microstructure puts on it (lengths in scaled units, L0 = 1 um)."""
-
-    mesh: dmesh.Mesh
-    cell_tags: dmesh.MeshTags | None
-    facet_tags: dmesh.MeshTags
-    beta: fem.Function  # GB indicator, 1 on GBs, 0 in grains
-    size: tuple  # scaled box edge lengths
 
 
 @dataclass
@@ -235,24 +225,29 @@ class CoupledProblem:
         self._check_scheme()
 
     def _check_scheme(self) -> None:
-        """time.scheme = "linearized" needs a Newton whose one iteration is a whole step: no displacement block (the
-        quasi-static equilibrium has no time derivative to linearise about) and no outer current loop."""
-        if self.cfg.time.scheme != "linearized":
+        """The linearized schemes need a Newton whose one iteration is a whole step: no displacement block (the
+        quasi-static equilibrium has no time derivative to linearise about) and no outer current loop; the
+        trapezoidal one also the potential outside the Newton (it would not damp the potential's constraint)."""
+        scheme = self.cfg.time.scheme
+        if scheme not in LINEARIZED_GAMMA:
             return
         if self.mechanics_in_newton:
-            raise UserError("time.scheme: 'linearized' needs the displacement outside the Newton (mechanics.enabled = "
+            raise UserError(f"time.scheme: '{scheme}' needs the displacement outside the Newton (mechanics.enabled = "
                             "false, or formulation 'faradaic' with mechanics.coupling = 'staggered'); use "
                             "'backward_euler'")
+        if scheme == "linearized_trapezoidal" and self.potential_solver is None:
+            raise UserError("time.scheme: 'linearized_trapezoidal' needs time.potential_coupling = 'staggered' (the "
+                            "trapezoidal rule leaves a constraint in the Newton undamped); use 'linearized'")
 
     @property
     def predictor(self) -> str:
         """time.predictor with "auto" resolved: "linear", except where the displacement is a block of this Newton
         (monolithic mechanics): there the predicted eta, c, phi meet the unpredicted u and plastic state, and
         Newton failed from the prediction (tiny gao2024 run of tests/test_run.py: 30 rejected tries instead of 1).
-        "none" whatever it says with time.scheme = "linearized" (its iteration starts from the last state)."""
+        "none" with a linearized scheme or the staggered potential (both start from the last accepted state)."""
         choice = self.cfg.time.predictor
-        if self.cfg.time.scheme == "linearized" or self.cfg.time.potential_coupling == "staggered":
-            return "none"  # the iteration starts from (and phi is solved from) the last accepted state
+        if self.cfg.time.scheme != "backward_euler" or self.cfg.time.potential_coupling == "staggered":
+            return "none"
         if choice == "auto":
             return "none" if self.mechanics_in_newton else "linear"
         return choice
@@ -387,14 +382,15 @@ class CoupledProblem:
     def solve(self) -> tuple[int, int]:
         """The coupled step; returns (Newton iterations, linear iterations).
 
-        time.scheme = "backward_euler": Newton (SNES) to solver.rtol; "linearized": one Newton iteration where it
-        keeps the fields inside their bounds (fem_dendrite.timestepping.linearized_step). With
+        time.scheme = "backward_euler": Newton (SNES) to solver.rtol; "linearized" ("linearized_trapezoidal"): one
+        linear solve where it keeps the fields inside their bounds (fem_dendrite.timestepping.linearized_step). With
         time.potential_coupling = "staggered" phi is first solved on its own where due (fem_dendrite.staggered) and
         the Newton holds it. Raises ConvergenceError when SNES diverges or the iterate is not finite.
         """
         if self.potential_solver is not None:  # phi from the last accepted state, where due
             self.potential_solver.update(self._step_start_s)
-        return linearized_step(self) if self.cfg.time.scheme == "linearized" else self.newton()
+        gamma = LINEARIZED_GAMMA.get(self.cfg.time.scheme)
+        return self.newton() if gamma is None else linearized_step(self, gamma)
 
     # |f| beyond a bound that still counts as inside it (scaled fields of order one: round-off)
     BOUND_SLACK = 1.0e-10
@@ -559,38 +555,3 @@ class CoupledProblem:
             self.potential_solver.next_s = float(scalars.get("potential_due_s", -math.inf))
         if self.mechanics is not None:
             self.mechanics.restored()
-
-
-def _single_crystal(msh, size) -> Domain:
-    """Domain of a box-shaped mesh [0, size]: the faces tagged by SIDE_NAMES (x-min = plating, x-max = counter, ...),
-    no cell tags, beta = 0."""
-    fdim = msh.topology.dim - 1
-    facets, values = [], []
-    for k, name in enumerate(SIDE_NAMES[: 2 * len(size)]):
-        axis, end = divmod(k, 2)
-        found = dmesh.locate_entities_boundary(msh, fdim, lambda x, a=axis, v=size[axis] * end: np.isclose(x[a], v))
-        facets.append(found)
-        values.append(np.full(len(found), FACET_TAGS[name], np.int32))
-    facets, values = np.concatenate(facets), np.concatenate(values)
-    facets, unique = np.unique(facets, return_index=True)  # edges and corners: keep one tag
-    tags = dmesh.meshtags(msh, fdim, facets, values[unique])
-    beta = fem.Function(fem.functionspace(msh, ("Lagrange", 1)), name="beta")
-    return Domain(msh, None, tags, beta, tuple(size))
-
-
-def rectangle_domain(comm, length: float, height: float, nx: int, ny: int, diagonal: str = "crossed") -> Domain:
-    """A single-crystal rectangle [0, length] x [0, height] (scaled units) with the electrode facet tags and beta = 0:
-    for verification problems, quick studies without a polycrystal and mesh.structured_cells.
-
-    diagonal: "crossed" (4 triangles per square, no orientation bias), "right" or "left" (2 per square; with a
-    lumped mass matrix P1 is then the 5-point finite-difference scheme)."""
-    msh = dmesh.create_rectangle(comm, [[0.0, 0.0], [length, height]], [nx, ny], dmesh.CellType.triangle,
-                                 diagonal=getattr(dmesh.DiagonalType, diagonal))
-    return _single_crystal(msh, (length, height))
-
-
-def box_domain(comm, size, n) -> Domain:
-    """The 3D analogue of rectangle_domain: [0, Lx] x [0, Ly] x [0, Lz] (scaled units) in n[0] x n[1] x n[2] x 6
-    tetrahedra, the six faces tagged (plating x-min, counter x-max, bottom/top y, back/front z), beta = 0."""
-    msh = dmesh.create_box(comm, [[0.0, 0.0, 0.0], list(size)], list(n), dmesh.CellType.tetrahedron)
-    return _single_crystal(msh, tuple(size))

@@ -1,5 +1,6 @@
 """Adaptive time stepping: grow dt after easy steps, cut and retry after a failure; and the step of
-time.scheme = "linearized" (linearized_step; the default backward Euler is CoupledProblem.newton).
+time.scheme = "linearized" / "linearized_trapezoidal" (linearized_step; the default backward Euler is
+CoupledProblem.newton).
 
 A step is rejected (state restored, dt cut) when SNES diverges or when eta changes by more than
 `time.max_phase_change` anywhere (Newton counts alone are a poor step controller for a moving interface).
@@ -101,18 +102,27 @@ class AdaptiveStepper:
             return StepResult(t_s + dt, dt, its, lin, rejected, failed_its, time.perf_counter() - start)
 
 
-def linearized_step(problem) -> tuple[int, int]:
-    """One step of time.scheme = "linearized" on a CoupledProblem whose fields hold the last accepted state f_old;
-    returns (Newton iterations, linear iterations) of all tries.
+# time.scheme -> gamma of the one-stage linearly implicit (Rosenbrock) step (M/dt + gamma G') k = -G(f_old)
+LINEARIZED_GAMMA = {"linearized": 1.0, "linearized_trapezoidal": 0.5}
 
-    One Newton iteration from f_old is linearly implicit Euler, M (f - f_old)/dt = -G(f_old) - G'(f_old)(f - f_old),
-    first order like backward Euler; it is the answer when every field with bounds stays inside them
-    (problem.within_bounds). Otherwise (a node of an under-resolved front flipping within the step overshoots) Newton
-    goes on from that iterate (from f_old if its linear solve failed) to the backward-Euler answer, stopping at
-    solver.rtol x |F(f_old)| as a backward-Euler Newton from f_old would (relative to an iterate far past a bound,
-    rtol accepted c = 2.9 c0 once on the peer benchmark). ConvergenceError when Newton fails or ends outside the
-    bounds: the stepper cuts dt. (A second Newton from f_old after a failure from the iterate rescued no step on the
-    peer benchmark's two initial fields and cost ~0.25 s per rejected try: not done.)
+
+def linearized_step(problem, gamma: float = 1.0) -> tuple[int, int]:
+    """One step of time.scheme = "linearized" (gamma = 1) or "linearized_trapezoidal" (gamma = 1/2) on a
+    CoupledProblem whose fields hold the last accepted state f_old; returns (Newton iterations, linear iterations)
+    of all tries.
+
+    One linear solve from f_old: (M/dt + gamma G'(f_old)) (f - f_old) = -M 0 - G(f_old), done as one Newton
+    iteration of the backward-Euler residual at the step gamma dt, its increment divided by gamma. gamma = 1 is
+    linearly implicit Euler, first order like backward Euler; gamma = 1/2 the linearly implicit trapezoidal rule
+    (Crank-Nicolson where G is linear), second order, A- but not L-stable: for unknowns that all carry a time
+    derivative (the potential's constraint is undamped by it: CoupledProblem._check_scheme). It is the answer when
+    every field with bounds stays inside them (problem.within_bounds). Otherwise (a node of an under-resolved front
+    flipping within the step overshoots) Newton goes on from that iterate (from f_old if its linear solve failed) to
+    the backward-Euler answer at dt, stopping at solver.rtol x |F(f_old)| as a backward-Euler Newton from f_old would
+    (relative to an iterate far past a bound, rtol accepted c = 2.9 c0 once on the peer benchmark). ConvergenceError
+    when Newton fails or ends outside the bounds: the stepper cuts dt. (A second Newton from f_old after a failure
+    from the iterate rescued no step on the peer benchmark's two initial fields and cost ~0.25 s per rejected try:
+    not done.)
     """
     snes = problem.nonlinear.solver
     start = [u.x.array.copy() for u in problem.unknowns]
@@ -123,6 +133,8 @@ def linearized_step(problem) -> tuple[int, int]:
             initial_norm.append(norms[2])
         return PETSc.SNES.ConvergedReason.CONVERGED_ITS if it >= 1 else 0
 
+    dt = float(problem.dt.value)
+    problem.dt.value = gamma * dt  # F(f_old) = G(f_old) whatever the step: |F(f_old)| is that of the step dt too
     snes.setConvergenceTest(one_iteration)
     try:
         its, lin = problem.newton()
@@ -131,6 +143,10 @@ def linearized_step(problem) -> tuple[int, int]:
         its, lin, first_usable = snes.getIterationNumber(), snes.getLinearSolveIterations(), False
     finally:
         snes.setConvergenceTest("default")
+        problem.dt.value = dt
+    if first_usable and gamma != 1.0:  # f = f_old + k, k = (iterate - f_old) / gamma
+        for u, values in zip(problem.unknowns, start):
+            u.x.array[:] = values + (u.x.array - values) / gamma
     if first_usable and problem.within_bounds():
         return its, lin
     if not first_usable:
@@ -145,5 +161,5 @@ def linearized_step(problem) -> tuple[int, int]:
         snes.setTolerances(rtol=rtol, atol=atol)
     if not problem.within_bounds():
         raise ConvergenceError(f"the backward-Euler step left the bounds of {', '.join(problem.FIELD_BOUNDS)} "
-                               f"(time.scheme = 'linearized', {its + more} Newton iterations)")
+                               f"(time.scheme = '{problem.cfg.time.scheme}', {its + more} Newton iterations)")
     return its + more, lin + more_lin

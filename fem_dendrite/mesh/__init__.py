@@ -12,7 +12,8 @@ Tags written to the ``.msh`` file (Gmsh physical groups, read back as dolfinx Me
 Gmsh runs on one rank only (it is not MPI aware); dolfinx distributes the mesh when reading.
 
 Modules: ``spec`` (sizes, seeds, refinement, tag numbers), ``voronoi`` (the tessellation), ``geometry`` (Gmsh, rank 0),
-``reading`` (dolfinx mesh and tags, beta, statistics).
+``reading`` (dolfinx mesh and tags, beta, statistics), ``domain`` (what a problem is built on: mesh, tags, beta; single-
+crystal boxes).
 """
 from __future__ import annotations
 
