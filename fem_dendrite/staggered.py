@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from dolfinx.fem.petsc import NonlinearProblem
+from mpi4py import MPI
 
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.parallel import destroy_nonlinear_problem
@@ -79,18 +81,22 @@ class StaggeredPotential:
         self.solves = 0
 
     def due(self, t_s: float) -> bool:
+        """Whether a step from t_s (s) re-solves the potential first (identical on every rank)."""
         return t_s >= self.next_s - 1.0e-12 * max(1.0, abs(t_s))
 
     def update(self, t_s: float) -> int:
         """Solve for phi from the fields as they are (the state at t_s) if it is due; returns the Newton
-        iterations (0 if not due). ConvergenceError if SNES fails."""
+        iterations (0 if not due). ConvergenceError if SNES fails or phi is not finite (collective)."""
         if not self.due(t_s):
             return 0
         self.nonlinear.solve()
         snes = self.nonlinear.solver
         reason, its = snes.getConvergedReason(), snes.getIterationNumber()
-        if reason <= 0:
-            raise ConvergenceError(f"the potential's Newton did not converge (reason {reason}, {its} iterations)")
+        comm = self.potential.function_space.mesh.comm
+        finite = comm.allreduce(bool(np.isfinite(self.potential.x.array).all()), op=MPI.LAND)
+        if reason <= 0 or not finite:
+            raise ConvergenceError(f"the potential's Newton did not converge (reason {reason}, {its} iterations"
+                                   f"{', non-finite potential' if not finite else ''})")
         self.next_s = t_s + self.interval_s
         self.solves += 1
         return its

@@ -123,6 +123,25 @@ def test_the_potential_is_solved_once_its_interval_has_passed_and_after_a_reject
         problem.close()
 
 
+def test_a_non_finite_potential_is_a_failed_step():
+    """A potential solve that leaves NaN in phi (SNES itself reporting success) raises ConvergenceError, so the
+    stepper cuts dt instead of stepping eta and c with it."""
+    from fem_dendrite.errors import ConvergenceError
+
+    problem = staggered()
+    solver = problem.potential_solver
+    solver.update(0.0)  # a real solve: SNES's reason is now > 0
+
+    def poisoned():
+        problem.phi.x.array[:] = np.nan
+
+    solver.nonlinear.solve = poisoned
+    solver.invalidate()
+    with pytest.raises(ConvergenceError, match="non-finite potential"):
+        solver.update(0.0)
+    problem.close()
+
+
 def test_a_staggered_run_interrupted_between_potential_solves_resumes_to_the_same_end(tmp_path):
     """Interrupted after 3 of 5 steps, when the potential is not due (interval 1.5 dt), and resumed: the run ends
     at the run that was never stopped (the checkpoint keeps when the potential is next due; re-solving it at the
