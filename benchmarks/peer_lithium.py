@@ -11,8 +11,9 @@ Build and run it (outside this repository; AMReX is vendored in it):
 
 `inputs` runs max_step = 500000 steps of dt = 1e-6 s (the peer has no stop time: stop_time is never read) and writes
 CAL_DATA/plt0000000 (the initial field, before step 1) and every plot_step = 100000 steps. The plotfiles carry time 0
-(t_new is never advanced): t = step x dt. Its initial front is 3 + 1.5 U[0,1) um, U from gfortran's default
-(fixed) seed, drawn box by box: another amr.max_grid_size draws other noise (a second, peer-to-peer run).
+(t_new is never advanced): t = step x dt. Its initial front is 3 + 1.5 U[0,1) um, U from gfortran's
+random_number, drawn box by box and seeded anew at every run (gfortran >= 7): every peer run is another noise draw
+(the peer-to-peer spread).
 
 This script (2 ranks: `mpiexec -n 2 python benchmarks/peer_lithium.py --peer DIR:DT[:WALL] ...`) reads each peer run
 (the plotfile folder DIR, its dt and, if given, its measured wall time), starts fem-dendrite from the first run's
