@@ -12,7 +12,8 @@ set up once per potential solve instead of once per Newton iteration (docs/peer_
 Where it does not fit: the splitting holds phi while a node flips, so it is for problems whose potential follows the
 front slowly (a metal far more conductive than the electrolyte, as there). tests/test_staggered.py checks that it
 converges to the monolithic answer at first order in dt, that phi is the charge balance's solution for the state it
-was solved from, and that an interval of 0 solves it at every step.
+was solved from, when it is re-solved (the interval, a rejected try, a restart) and that a non-finite phi fails the
+step.
 """
 from __future__ import annotations
 
