@@ -292,8 +292,9 @@ class FaradaicProblem(CoupledProblem):
     # -- one step ----------------------------------------------------------------------------------------------------
     def _check_scheme(self) -> None:
         super()._check_scheme()
-        if self.cfg.time.scheme == "linearized" and self.galvanostatic:
-            raise UserError("time.scheme: 'linearized' is for potentiostatic control in formulation 'faradaic' (its "
+        scheme = self.cfg.time.scheme
+        if scheme != "backward_euler" and self.galvanostatic:
+            raise UserError(f"time.scheme: '{scheme}' is for potentiostatic control in formulation 'faradaic' (its "
                             "galvanostatic step iterates on the current constraint); use 'backward_euler'")
 
     def solve(self) -> tuple[int, int]:

@@ -111,7 +111,7 @@ def linearized_step(problem, gamma: float = 1.0) -> tuple[int, int]:
     CoupledProblem whose fields hold the last accepted state f_old; returns (Newton iterations, linear iterations)
     of all tries.
 
-    One linear solve from f_old: (M/dt + gamma G'(f_old)) (f - f_old) = -M 0 - G(f_old), done as one Newton
+    One linear solve from f_old: (M/dt + gamma G'(f_old)) (f - f_old) = -G(f_old), done as one Newton
     iteration of the backward-Euler residual at the step gamma dt, its increment divided by gamma. gamma = 1 is
     linearly implicit Euler, first order like backward Euler; gamma = 1/2 the linearly implicit trapezoidal rule
     (Crank-Nicolson where G is linear), second order, A- but not L-stable: for unknowns that all carry a time
