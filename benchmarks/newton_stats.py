@@ -19,8 +19,9 @@ from collections import Counter
 import fem_dendrite  # noqa
 import numpy as np
 from mpi4py import MPI
-from fem_dendrite import config, coupling, simulation
-from fem_dendrite import problem as prob
+from fem_dendrite import config, simulation
+from fem_dendrite.solve import coupling
+from fem_dendrite.solve import problem as prob
 
 COMM = MPI.COMM_WORLD
 log = []

@@ -42,9 +42,9 @@ from mpi4py import MPI
 import fem_dendrite  # noqa: F401  (before petsc4py / dolfinx)
 from fem_dendrite import config as config_mod
 from fem_dendrite import simulation
-from fem_dendrite.formulations import build_problem
+from fem_dendrite.solve.formulations import build_problem
 from fem_dendrite.scaling import Scales
-from fem_dendrite.timestepping import AdaptiveStepper
+from fem_dendrite.solve.timestepping import AdaptiveStepper
 
 HERE = Path(__file__).resolve().parent
 UM = 1.0e-6
@@ -126,7 +126,7 @@ def run_peer(exe: str, folder: Path, overrides: list[str], ranks: int = 2) -> tu
 
 # -- fem-dendrite ------------------------------------------------------------------------------------------------
 def peer_initial_npz(plotfile, path) -> None:
-    """The peer's initial eta ('phi') and c ('solute') as an initial.field_file (fem_dendrite.initial_field)."""
+    """The peer's initial eta ('phi') and c ('solute') as an initial.field_file (fem_dendrite.solve.initial_field)."""
     p = read_plotfile(plotfile)
     np.savez(path, x_m=p["x"] * UM, y_m=p["y"] * UM, eta=np.clip(p["phi"], 0.0, 1.0), c=np.maximum(p["solute"], 0.0))
 

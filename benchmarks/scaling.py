@@ -1,4 +1,4 @@
-"""Scaling of the coupled solver with problem size: MUMPS LU against the field-split preset (fem_dendrite.solver).
+"""Scaling of the coupled solver with problem size: MUMPS LU against the field-split preset (fem_dendrite.solve.presets).
 
 The default case's physics (mechanics on, 0.15 V, nucleus on the electrode layer) on its 2 um x 2 um, 8-grain
 polycrystal (2D) or a 1 um cube with 20 grains (3D), with every cell size divided by a refinement factor f, so the

@@ -1,9 +1,9 @@
 """Strong scaling of one backward-Euler step of the Faradaic default physics: a fixed problem on 1, 2, 4, ... ranks.
 
-A structured single-crystal rectangle (fem_dendrite.problem.rectangle_domain: no gmsh, so it runs wherever the dolfinx
+A structured single-crystal rectangle (fem_dendrite.solve.problem.rectangle_domain: no gmsh, so it runs wherever the dolfinx
 wheel runs), 4 um x 2 um with a perturbed Na layer and a nucleus, galvanostatic 10 mA/cm^2, mechanics on (staggered,
 the default), the default config's physics otherwise. Three numbers to --cells make it the 4 x 2 x 2 um box
-(fem_dendrite.problem.box_domain, 6 tetrahedra per cube) with the nucleus a sphere at mid-height. Each rank count runs
+(fem_dendrite.solve.problem.box_domain, 6 tetrahedra per cube) with the nucleus a sphere at mid-height. Each rank count runs
 in its own `mpiexec -n NP` process: set-up, one untimed warm-up step (JIT, first factorisation), then --steps steps of
 a fixed dt. Printed per rank count: unknowns, time per step (max over ranks; a step whose Newton fails is retried with
 half the dt, as the time stepper does, and its tries count), coupled Newton, displacement Newton and linear iterations
@@ -35,10 +35,10 @@ def one(args) -> None:
 
     import fem_dendrite  # noqa: F401  (before dolfinx / petsc4py)
     from fem_dendrite import config
-    from fem_dendrite.coupling import MechanicsCoupling
+    from fem_dendrite.solve.coupling import MechanicsCoupling
     from fem_dendrite.errors import ConvergenceError
-    from fem_dendrite.faradaic_problem import FaradaicProblem
-    from fem_dendrite.problem import box_domain, rectangle_domain
+    from fem_dendrite.solve.faradaic_problem import FaradaicProblem
+    from fem_dendrite.solve.problem import box_domain, rectangle_domain
     from fem_dendrite.scaling import Scales
 
     comm = MPI.COMM_WORLD

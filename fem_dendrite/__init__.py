@@ -1,6 +1,20 @@
 """fem-dendrite: phase-field simulation of Na dendrite growth through polycrystalline solid electrolytes.
 
-Data flows one way: config -> mesh -> materials -> forms -> solver -> outputs.
+Data flows one way: config -> mesh -> materials -> forms -> solver -> outputs. The package reads in that order:
+
+- ``errors``, ``parallel``: the exceptions a user sees and the MPI helpers;
+- ``scaling``: physical quantities and the nondimensionalisation (the one place SI values are scaled);
+- ``config``: the run configuration, typed and frozen, loaded from TOML (``configs/``);
+- ``mesh``: Gmsh Voronoi polycrystals, tags, reading;
+- ``materials``: property interpolation and mixing;
+- ``physics``: the weak forms, one function per equation;
+- ``solve``: the coupled problems, their Newton solvers and the time stepping;
+- ``io``, ``analysis``, ``progress``, ``render``: what a run writes, measures, prints and draws;
+- ``simulation``: a run from config to outputs;
+- ``lab``, ``studies``: conductivity/impedance and Weibull tools; sweeps and CCD ensembles;
+- ``hpc``, ``cli``: batch jobs and the command line.
+
+tests/test_architecture.py holds this order: no import cycle, no import against the data flow.
 """
 # The binary FEniCSx wheel must be imported before dolfinx/petsc4py to set up its libraries.
 import dolfinx_solver  # noqa: F401

@@ -20,21 +20,10 @@ from importlib import resources
 from pathlib import Path
 
 from fem_dendrite.errors import UserError
+from fem_dendrite.scaling import Quantity, scaled_parameters
 
 
 # --------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Quantity:
-    """A physical parameter: value in SI units, the unit, and where the number comes from."""
-
-    value: float | tuple
-    unit: str
-    source: str
-
-    def __float__(self) -> float:
-        return float(self.value)
-
-
 def _q(unit: str, check: str = "", **meta):
     """Field of a Quantity with the expected SI unit and a range check ('positive', 'nonnegative', 'unit', '').
 
@@ -176,7 +165,7 @@ class InitialConfig:
     perturbation_wavelength: Quantity = _q("m", "positive")
     noise_amplitude: Quantity = _q("m", "nonnegative")  # uniform random shift of the layer front, +- this
     noise_seed: int = _p(check="nonnegative")
-    field_file: str = _p()  # .npz of eta (and c) on a regular grid (fem_dendrite.initial_field); "" = generated
+    field_file: str = _p()  # .npz of eta (and c) on a regular grid (fem_dendrite.solve.initial_field); "" = generated
     nuclei: tuple = field(default=(), metadata={"item": Nucleus})
 
 
@@ -205,7 +194,7 @@ class TimeConfig:
     max_phase_change: float = _p(check="positive")
     max_steps: int = _p(check="positive")
     stop_at_short_circuit: bool = _p()
-    # accepted steps during which dt stays below a step size that failed (0: off; fem_dendrite.timestepping)
+    # accepted steps during which dt stays below a step size that failed (0: off; fem_dendrite.solve.timestepping)
     failure_memory: int = _p(check="nonnegative")
     # Newton's first iterate: the last accepted state ("none"), its linear extrapolation ("linear"), or "auto"
     # (linear unless the displacement is in the Newton: CoupledProblem.predictor)
@@ -215,7 +204,7 @@ class TimeConfig:
     # else Newton goes on from it to backward Euler (timestepping.linearized_step)
     scheme: str = _p(choices=("backward_euler", "linearized", "linearized_trapezoidal"))
     # "monolithic": phi is an unknown of the Newton; "staggered": phi is solved on its own from the state at the
-    # step's start, at most every potential_interval_s, and held in the (eta, c) Newton (fem_dendrite.staggered)
+    # step's start, at most every potential_interval_s, and held in the (eta, c) Newton (fem_dendrite.solve.staggered)
     potential_coupling: str = _p(choices=("monolithic", "staggered"))
     potential_interval_s: float = _p(check="nonnegative")  # 0: every step
 
@@ -228,8 +217,8 @@ class SolverConfig:
     atol: float = _p(check="positive")
     stol: float = _p(check="nonnegative")
     quadrature_degree: int = _p(check="positive")
-    preset: str = _p(choices=("auto", "lu", "fieldsplit"))  # linear solver recipe (fem_dendrite.solver.PRESETS)
-    layout: str = _p(choices=("auto", "blocks", "interleaved"))  # the Newton's unknowns (fem_dendrite.interleaved)
+    preset: str = _p(choices=("auto", "lu", "fieldsplit"))  # linear solver recipe (fem_dendrite.solve.presets.PRESETS)
+    layout: str = _p(choices=("auto", "blocks", "interleaved"))  # the Newton's unknowns (fem_dendrite.solve.interleaved)
     petsc: dict = field(default_factory=dict, metadata={"mapping": True})
 
 
@@ -555,8 +544,6 @@ def load(path: str | Path | None = None, overrides: typing.Sequence[str] | None 
         _apply_override(data, assignment)
     cfg = _build(Config, data, "")
     _validate_cross(cfg)
-    from fem_dendrite.scaling import scaled_parameters
-
     scaled_parameters(cfg)  # raises if a value leaves double precision once scaled
     return cfg
 

@@ -16,10 +16,26 @@ the ratio c_s / c0 stay explicit.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
+
+from fem_dendrite.errors import UserError
 
 FARADAY = 96485.33212  # C/mol
 GAS_CONSTANT = 8.314462618  # J/(mol K)
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A physical parameter: value in SI units, the unit, and where the number comes from (config.py loads them)."""
+
+    value: float | tuple
+    unit: str
+    source: str
+
+    def __float__(self) -> float:
+        return float(self.value)
 
 
 @dataclass(frozen=True)
@@ -96,12 +112,6 @@ def scaled_parameters(cfg) -> dict:
     Raises UserError naming the parameter when a scale or a scaled value is not a finite number (an input that is
     finite in SI can leave double precision once divided by its scale, e.g. a reaction rate of 1e300 1/s).
     """
-    import dataclasses
-    import math
-
-    from fem_dendrite.config import Quantity
-    from fem_dendrite.errors import UserError
-
     scales = Scales.from_config(cfg)
     for unit, scale_of in _UNIT_SCALES.items():  # the scales come from three parameters
         scale = scale_of(scales)

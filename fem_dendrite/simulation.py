@@ -17,11 +17,11 @@ from mpi4py import MPI
 from fem_dendrite import config as config_mod
 from fem_dendrite import io
 from fem_dendrite.errors import UserError
-from fem_dendrite.formulations import build_problem
-from fem_dendrite.problem import Domain, reaction_dominance
+from fem_dendrite.solve.formulations import build_problem
+from fem_dendrite.solve.problem import Domain, reaction_dominance
 from fem_dendrite.progress import StepProgress
 from fem_dendrite.scaling import Scales
-from fem_dendrite.timestepping import AdaptiveStepper, StepSizeTooSmall
+from fem_dendrite.solve.timestepping import AdaptiveStepper, StepSizeTooSmall
 
 
 def build_mesh(cfg, out: Path, comm, resume: bool = False) -> Path:
@@ -74,7 +74,7 @@ def build_domain(cfg, msh_path: Path, comm, scales: Scales) -> tuple[Domain, np.
 
 def structured_domain(cfg, comm, scales: Scales) -> Domain:
     """mesh.structured_cells: a uniform single-grain rectangle (no GBs), scaled to L0 units."""
-    from fem_dendrite.problem import rectangle_domain
+    from fem_dendrite.solve.problem import rectangle_domain
 
     (lx, ly), (nx, ny) = cfg.mesh.size_m, cfg.mesh.structured_cells
     return rectangle_domain(comm, lx / scales.length, ly / scales.length, int(nx), int(ny),
@@ -98,7 +98,7 @@ MIN_INTERFACE_CELLS = 3.0  # below: P1 cannot represent the tanh profile (README
 def _build_mechanics(cfg, scales):
     if not cfg.mechanics.enabled:
         return None
-    from fem_dendrite.coupling import MechanicsCoupling
+    from fem_dendrite.solve.coupling import MechanicsCoupling
 
     return MechanicsCoupling(cfg, scales)
 
@@ -305,7 +305,7 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
 
 def regime_numbers(cfg, length_m: float) -> dict:
     """Dimensionless numbers of the configured case (printed at the start of a run, kept in the summary)."""
-    from fem_dendrite.faradaic_problem import capillary_speed_ratio, wagner_number
+    from fem_dendrite.solve.faradaic_problem import capillary_speed_ratio, wagner_number
 
     if cfg.electrochemistry.formulation == "gao2024":
         return {"Lambda": reaction_dominance(cfg, float(cfg.electrode.voltage)), "wagner_number": None,

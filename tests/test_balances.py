@@ -5,7 +5,7 @@ from mpi4py import MPI
 
 import fem_dendrite  # noqa: F401
 from fem_dendrite import config
-from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.solve.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import FARADAY, Scales
 
 BASE = ["mechanics.enabled=false", "initial.nuclei=[]", "initial.layer_thickness.value=4.0e-7",

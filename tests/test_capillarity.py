@@ -1,4 +1,4 @@
-"""Capillarity of the Faradaic formulation (electrochemistry.capillarity; fem_dendrite.curvature).
+"""Capillarity of the Faradaic formulation (electrochemistry.capillarity; fem_dendrite.solve.curvature).
 
 - The interface curvature of a disk profile is -1/r across the interface (and closer on a finer mesh).
 - "overpotential": a metal half-disk of radius R on the plating electrode (potentiostatic, c = c0, a conductive
@@ -20,9 +20,9 @@ from fem_dendrite import config  # noqa: I001 (imports dolfinx_solver before dol
 from dolfinx import fem, mesh
 from mpi4py import MPI
 
-from fem_dendrite.curvature import InterfaceCurvature
-from fem_dendrite.faradaic_problem import FaradaicProblem
-from fem_dendrite.problem import rectangle_domain
+from fem_dendrite.solve.curvature import InterfaceCurvature
+from fem_dendrite.solve.faradaic_problem import FaradaicProblem
+from fem_dendrite.solve.problem import rectangle_domain
 from fem_dendrite.scaling import FARADAY, GAS_CONSTANT, Scales
 
 COMM = MPI.COMM_WORLD

@@ -1,4 +1,4 @@
-"""The mechanics coupled to the phase field (fem_dendrite.coupling): analytic states of the coupled solver with the
+"""The mechanics coupled to the phase field (fem_dendrite.solve.coupling): analytic states of the coupled solver with the
 phase frozen, stack pressure, the sign of the driving force, rejected steps, 1 vs 2 ranks and the run outputs.
 
 Expected values are analytic (derivations in the docstrings), with e* = Omega / 3 the linear eigenstrain of metal.
@@ -16,12 +16,12 @@ from dolfinx import fem
 from mpi4py import MPI
 
 from fem_dendrite import config, simulation
-from fem_dendrite.coupling import MechanicsCoupling
+from fem_dendrite.solve.coupling import MechanicsCoupling
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.parallel import rank_zero_section
-from fem_dendrite.problem import CoupledProblem, box_domain, rectangle_domain
+from fem_dendrite.solve.problem import CoupledProblem, box_domain, rectangle_domain
 from fem_dendrite.scaling import Scales
-from fem_dendrite.timestepping import AdaptiveStepper
+from fem_dendrite.solve.timestepping import AdaptiveStepper
 
 COMM = MPI.COMM_WORLD
 # eq. 4 as written (a pristine electrolyte is stress free), so that the initial metal carries the eigenstrain and the

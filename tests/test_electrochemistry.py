@@ -21,7 +21,7 @@ from petsc4py import PETSc
 
 from fem_dendrite import config, materials
 from fem_dendrite.physics import electrochemistry as ec
-from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.solve.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.scaling import Scales
 

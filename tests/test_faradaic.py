@@ -1,4 +1,4 @@
-"""The Faradaic two-potential formulation (fem_dendrite.physics.faradaic, fem_dendrite.faradaic_problem).
+"""The Faradaic two-potential formulation (fem_dendrite.physics.faradaic, fem_dendrite.solve.faradaic_problem).
 
 Analytic checks on a flat front (a strip, 1 and 2 ranks):
 - galvanostatic: the eta = 0.5 front moves at j V_m / F; the cell voltage is j L / sigma + (2RT/F) asinh(j / 2 i0)
@@ -20,9 +20,9 @@ import ufl
 from dolfinx import fem
 from mpi4py import MPI
 
-from fem_dendrite.faradaic_problem import FaradaicProblem
+from fem_dendrite.solve.faradaic_problem import FaradaicProblem
 from fem_dendrite.physics import mechanics as mech
-from fem_dendrite.problem import rectangle_domain
+from fem_dendrite.solve.problem import rectangle_domain
 from fem_dendrite.scaling import FARADAY, GAS_CONSTANT, Scales
 
 COMM = MPI.COMM_WORLD
@@ -36,7 +36,7 @@ def _problem(overrides, mechanics=None):
     cfg = config.load(None, STRIP + list(overrides))
     scales = Scales.from_config(cfg)
     if cfg.mechanics.enabled:
-        from fem_dendrite.coupling import MechanicsCoupling
+        from fem_dendrite.solve.coupling import MechanicsCoupling
         mechanics = MechanicsCoupling(cfg, scales)
     problem = FaradaicProblem(cfg, rectangle_domain(COMM, LENGTH, HEIGHT, NX, NY), scales, mechanics=mechanics)
     problem.set_initial_state()

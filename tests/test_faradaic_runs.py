@@ -88,7 +88,7 @@ def test_bicrystal_front_leads_on_a_more_conductive_grain_boundary(tmp_path):
 def test_staggered_predictor_leaves_the_answer(tmp_path, monkeypatch):
     """The staggered displacement solve starts from u_old + w dt du/dt (coupling.PREDICTOR_WEIGHT): a start value,
     so the shortened default run must end where it ends from u_old (w = 0), to the solver tolerance."""
-    from fem_dendrite import coupling
+    from fem_dendrite.solve import coupling
 
     cfg = config.load(None, SHORT)
     assert cfg.mechanics.enabled and cfg.mechanics.coupling == "staggered"

@@ -13,8 +13,8 @@ from mpi4py import MPI
 
 from fem_dendrite import config, simulation
 from fem_dendrite.errors import UserError
-from fem_dendrite.initial_field import node_uniform, read_field_file
-from fem_dendrite.problem import CoupledProblem
+from fem_dendrite.solve.initial_field import node_uniform, read_field_file
+from fem_dendrite.solve.problem import CoupledProblem
 from fem_dendrite.scaling import Scales
 
 # a 4 x 2 um gao2024 strip on a structured 16 x 8 mesh (0.25 um cells), no mechanics, no nucleus

@@ -1,4 +1,4 @@
-"""The interleaved Newton layout (solver.layout, fem_dendrite.interleaved): the same residual as the blocked layout
+"""The interleaved Newton layout (solver.layout, fem_dendrite.solve.interleaved): the same residual as the blocked layout
 (its lifting-free form included), the same Newton steps to the solver tolerance with LU and with the field split, the
 Dirichlet values of the new time, and the choice of layout. Tests marked mpi also run on 2 ranks."""
 from __future__ import annotations
@@ -10,10 +10,10 @@ from dolfinx.fem import petsc as fem_petsc
 from mpi4py import MPI
 
 from fem_dendrite import config
-from fem_dendrite.coupling import MechanicsCoupling
+from fem_dendrite.solve.coupling import MechanicsCoupling
 from fem_dendrite.errors import UserError
-from fem_dendrite.faradaic_problem import FaradaicProblem
-from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.solve.faradaic_problem import FaradaicProblem
+from fem_dendrite.solve.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
 from test_solver import advance, owned  # fixed steps; a field's owned values
 
@@ -162,7 +162,7 @@ def test_interleaved_index_sets_select_each_field():
 @pytest.mark.mpi
 def test_galvanostatic_bordered_newton_is_the_same_in_both_layouts():
     """Faradaic formulation under galvanostatic control: V_s is a global unknown of the bordered Newton
-    (fem_dendrite.faradaic_problem), whose current constraint is linearised at the Newton's iterate: on the
+    (fem_dendrite.solve.faradaic_problem), whose current constraint is linearised at the Newton's iterate: on the
     interleaved state in that layout (the fields only follow after the solve). Three steps: the same Newton
     iterations, fields and V_s to 1e-8, the applied current met in both."""
     extra = ["electrochemistry.formulation=\"faradaic\"", "electrode.control=\"galvanostatic\"", "solver.rtol=1.0e-12"]

@@ -16,7 +16,7 @@ from mpi4py import MPI
 
 from fem_dendrite import config
 from fem_dendrite.mesh import geometry as fm  # where generate_polycrystal calls Gmsh
-from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.solve.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
 
 COMM = MPI.COMM_WORLD

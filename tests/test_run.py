@@ -13,9 +13,9 @@ from mpi4py import MPI
 from fem_dendrite import config, simulation
 from fem_dendrite.errors import ConvergenceError
 from fem_dendrite.io import PROBE_COLUMNS
-from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.solve.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
-from fem_dendrite.timestepping import AdaptiveStepper, StepSizeTooSmall
+from fem_dendrite.solve.timestepping import AdaptiveStepper, StepSizeTooSmall
 
 BASE = ["mechanics.enabled=false", "initial.nuclei=[]", "initial.layer_thickness=4.0e-7",
         "initial.perturbation_amplitude=0.0", "electrode.voltage=0.1"]

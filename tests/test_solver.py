@@ -1,4 +1,4 @@
-"""The linear solver presets (fem_dendrite.solver): the field-split index sets partition the blocked unknowns, the
+"""The linear solver presets (fem_dendrite.solve.presets): the field-split index sets partition the blocked unknowns, the
 iterative preset reaches the direct solver's solution, and its linear iterations per Newton iteration barely grow
 under mesh refinement. Tests marked mpi also run under `mpiexec -n 2 python -m pytest -m mpi`.
 """
@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from fem_dendrite import config, solver
-from fem_dendrite.coupling import MechanicsCoupling
+from fem_dendrite import config
+from fem_dendrite.solve import presets as solver
+from fem_dendrite.solve.coupling import MechanicsCoupling
 from fem_dendrite.errors import UserError
-from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.solve.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
 
 COMM = MPI.COMM_WORLD

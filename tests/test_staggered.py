@@ -1,4 +1,4 @@
-"""time.potential_coupling = "staggered" (fem_dendrite.staggered): phi solved on its own from the last accepted state,
+"""time.potential_coupling = "staggered" (fem_dendrite.solve.staggered): phi solved on its own from the last accepted state,
 at most every time.potential_interval_s, then the (eta, c) Newton with phi held. Checked for what each half solves,
 for first-order convergence to the monolithic step, for when phi is re-solved, across a restart, and for the cases it
 refuses. Tests marked mpi also run on 2 ranks."""
@@ -11,10 +11,10 @@ from dolfinx import fem, la
 from mpi4py import MPI
 
 from fem_dendrite import config, simulation
-from fem_dendrite.coupling import MechanicsCoupling
+from fem_dendrite.solve.coupling import MechanicsCoupling
 from fem_dendrite.errors import UserError
-from fem_dendrite.faradaic_problem import FaradaicProblem
-from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.solve.faradaic_problem import FaradaicProblem
+from fem_dendrite.solve.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
 from test_checkpoint import TINY, assert_same_run
 from test_interleaved import GAO, SQUARE, build, max_diff

@@ -11,9 +11,9 @@ from mpi4py import MPI
 import fem_dendrite  # noqa: F401
 from fem_dendrite import config
 from fem_dendrite.errors import ConvergenceError
-from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.solve.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
-from fem_dendrite.timestepping import AdaptiveStepper
+from fem_dendrite.solve.timestepping import AdaptiveStepper
 
 
 class StableBelow:

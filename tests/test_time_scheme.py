@@ -1,4 +1,4 @@
-"""time.scheme = "linearized" / "linearized_trapezoidal" (fem_dendrite.timestepping.linearized_step): one linear
+"""time.scheme = "linearized" / "linearized_trapezoidal" (fem_dendrite.solve.timestepping.linearized_step): one linear
 solve per step from the last accepted state (linearly implicit Euler / trapezoidal rule), taken when eta and c stay
 within their bounds, else Newton to the backward-Euler answer. Checked against a Newton step done by hand, for
 first- and second-order convergence in time, for the fallback, and for the cases it refuses. Tests marked mpi also
@@ -13,10 +13,10 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from fem_dendrite import config
-from fem_dendrite.coupling import MechanicsCoupling
+from fem_dendrite.solve.coupling import MechanicsCoupling
 from fem_dendrite.errors import ConvergenceError, UserError
-from fem_dendrite.faradaic_problem import FaradaicProblem
-from fem_dendrite.problem import CoupledProblem, rectangle_domain
+from fem_dendrite.solve.faradaic_problem import FaradaicProblem
+from fem_dendrite.solve.problem import CoupledProblem, rectangle_domain
 from fem_dendrite.scaling import Scales
 from test_interleaved import GAO, SQUARE, build, max_diff
 from test_solver import advance

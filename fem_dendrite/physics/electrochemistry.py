@@ -80,8 +80,8 @@ def phase_field_residual(eta, eta_old, test, dt, c, phi, p, dx, dx_reaction=None
         deta/dt = -L_sigma [ g'(eta) - div(kappa(theta) grad eta) + dpsi_el/deta ] + R(eta, c, phi)
 
     The anisotropic term uses div(kappa(theta) grad eta) (the d kappa / d theta terms of the full variational
-    derivative are dropped, the common simplification). `p` holds the scaled coefficients (fem_dendrite.problem).
-    The mechanical term L_sigma dpsi_el/deta is added by the mechanics coupling (fem_dendrite.coupling), on its
+    derivative are dropped, the common simplification). `p` holds the scaled coefficients (fem_dendrite.solve.problem).
+    The mechanical term L_sigma dpsi_el/deta is added by the mechanics coupling (fem_dendrite.solve.coupling), on its
     own quadrature rule. R is integrated with `dx_reaction` (default dx), the rule of the Na+ sink, so the metal
     formed and the ions consumed match. d eta/dt and g'(eta) are integrated with `dx_mass` (default dx; a vertex
     rule lumps them: with P1 on non-obtuse triangles the scheme is then monotone, no node-to-node zig-zag where the

@@ -17,7 +17,7 @@ an equipotential body, 1e8 x more conductive than NZSP) and, with the mechanics,
   discretely (to the solver tolerance). All of d h/dt is Faradaic (Chadwick, Zhang & Voorhees 2023): the Allen-Cahn
   relaxation changes the metal only together with its current.
 - Capillarity (electrochemistry.capillarity): "overpotential" (default) puts it where the thermodynamics has it, in
-  eta_s as the Gibbs-Thomson term gamma K_m (K_m = -K, K = div(grad eta / |grad eta|) from fem_dendrite.curvature,
+  eta_s as the Gibbs-Thomson term gamma K_m (K_m = -K, K = div(grad eta / |grad eta|) from fem_dendrite.solve.curvature,
   lagged by one step; gamma = sqrt(kappa0 W / 18) from ElectrochemistryConfig.interface_energy_J_m2), and removes
   the curvature motion from the Allen-Cahn part with the
   counter term kappa |grad eta| K, so that L_sigma keeps the profile only and a curved front moves at the speed its

@@ -50,24 +50,26 @@ it receives ``run [BASE] --out MEMBER_DIR --set k=v ... [--resume]``.
 
 Modules: ``spec`` (the spec format, member names), ``runner`` (running members: concurrency, lock, resume),
 ``results`` (what a member left: summary, final eta, tips), ``verdicts`` (comparison with the paper's statements),
-``figures`` and ``report`` (DIR/report.md), ``compare`` (the report of a multi-formulation sweep). Every public name is importable from ``fem_dendrite.studies``.
+``figures`` and ``report`` (the sections of DIR/report.md), ``compare`` (the sections of a multi-formulation
+sweep), ``sweep`` (the command: run the members, then write the report), ``ccd`` (virtual CCD ensembles). Every public name is importable from ``fem_dendrite.studies``.
 """
 from fem_dendrite.studies.compare import (FORMULATION_COLUMNS, FORMULATION_SECTIONS, control_text,
                                           formulation_figures, formulations, rows_of, section_header_formulations,
                                           section_members_formulations, section_paper_formulations)
 from fem_dendrite.studies.figures import FIGURES_DIR, make_figures
 from fem_dendrite.studies.report import (REPORT_COLUMNS, REPORT_SECTIONS, ReportContext, ReportSection, format_cell,
-                                         make_report, markdown_table, resolution_text, section_figures,
+                                         markdown_table, resolution_text, section_figures,
                                          section_header, section_members, section_paper, section_problems,
                                          wall_time_text)
 from fem_dendrite.studies.results import (EtaField, config_value, load_final_eta, member_config,
-                                          member_gb_metal_fraction, member_rows, member_tip_count)
+                                          member_gb_metal_fraction, member_rows, member_tip_count, read_summary)
 from fem_dendrite.studies.runner import (Progress, checkpoint_path, member_command, member_completed, member_entry,
-                                         member_settings, mpiexec_path, read_summary, run_sweep, run_sweep_cli, runner_prefix)
+                                         member_settings, mpiexec_path, run_sweep, runner_prefix)
 from fem_dendrite.studies.spec import (FORMULATION_KEY, FORMULATIONS, LOCK_FILE, MAX_NAME_LENGTH, MEMBER_FILE, REPORT_FILE, RESERVED_NAMES,
                                        RUNNER_ENV, SWEEP_FILE, Member, SweepSpec, bundled_spec_dir,
                                        bundled_spec_names, derive_name, format_value, key_labels, load_spec,
                                        parse_spec, resolve_spec_path, toml_literal, validate_members)
+from fem_dendrite.studies.sweep import make_report, run_sweep_cli
 from fem_dendrite.studies.verdicts import (FLAT_REL, METRIC_LABELS, MODERATE_REL, NEAR_FACTOR, NOT_COMPUTED,
                                            NOT_REPRODUCED, PAPER_SWEEPS, PARTLY, PARTLY_FACTOR, REPRODUCED,
                                            SIMILAR_REL, SLIGHT_REL, Judge, PaperStatement, PaperSweep, Verdict,

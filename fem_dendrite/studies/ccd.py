@@ -23,8 +23,8 @@ import os
 from pathlib import Path
 
 from fem_dendrite.errors import UserError
-from fem_dendrite.studies.results import config_value, member_config
-from fem_dendrite.studies.runner import RUNNER_ENV, read_summary, run_sweep
+from fem_dendrite.studies.results import config_value, member_config, read_summary
+from fem_dendrite.studies.runner import RUNNER_ENV, run_sweep
 from fem_dendrite.studies.spec import parse_spec
 
 LOWACK_RAMP_A_M2_S = 10.0 / 3600.0   # 1 mA cm^-2 h^-1 in A m^-2 s^-1 (Lowack 2025)

@@ -1,16 +1,14 @@
 """DIR/report.md of a sweep: the member table, the comparison with the paper, figures and problems."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from pathlib import Path
 
-from fem_dendrite.errors import UserError
-from fem_dendrite.studies.figures import FIGURES_DIR, make_figures
-from fem_dendrite.studies.results import member_config, member_rows
-from fem_dendrite.studies.spec import REPORT_FILE, SWEEP_FILE, _flatten, bundled_spec_dir, toml_literal
+from fem_dendrite.studies.figures import FIGURES_DIR
+from fem_dendrite.studies.results import member_config
+from fem_dendrite.studies.spec import _flatten, bundled_spec_dir, toml_literal
 from fem_dendrite.studies.verdicts import NOT_COMPUTED, NOT_REPRODUCED, PARTLY, REPRODUCED, paper_comparison
 
 @dataclass(frozen=True, eq=False)
@@ -184,27 +182,3 @@ def section_figures(ctx: ReportContext) -> str:
 
 # Sections of report.md, in order; each returns Markdown ("" = left out).
 REPORT_SECTIONS: tuple = (section_header, section_members, section_paper, section_figures, section_problems)
-
-
-def make_report(sweep_dir: str | Path, sections: Sequence[ReportSection] | None = None, *,
-                figures: bool = True) -> Path:
-    """Write DIR/report.md from DIR/sweep.json and the member folders (and, with `figures`, DIR/figures/);
-    returns its path. A sweep with several formulations gets compare.FORMULATION_SECTIONS (side by side)."""
-    sweep_dir = Path(sweep_dir)
-    try:
-        record = json.loads((sweep_dir / SWEEP_FILE).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{sweep_dir}: no {SWEEP_FILE} (not a sweep folder)") from None
-    rows = member_rows(sweep_dir, record)
-    labels = record.get("formulations") or []
-    if labels:  # several formulations: side by side (fem_dendrite.studies.compare)
-        from fem_dendrite.studies.compare import FORMULATION_SECTIONS, formulation_figures
-        made = formulation_figures(sweep_dir, rows, labels) if figures else {}
-        sections = FORMULATION_SECTIONS if sections is None else sections
-    else:
-        made = make_figures(sweep_dir, rows) if figures else {}
-    ctx = ReportContext(sweep_dir, record, rows, made)
-    parts = [text for section in (REPORT_SECTIONS if sections is None else sections) if (text := section(ctx))]
-    path = sweep_dir / REPORT_FILE
-    path.write_text("\n\n".join(parts) + "\n")
-    return path

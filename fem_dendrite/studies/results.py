@@ -1,6 +1,7 @@
 """What a finished member left: its summary, config, final phase field, tip count and grown metal along GBs."""
 from __future__ import annotations
 
+import json
 import tomllib
 import zipfile
 from collections.abc import Mapping
@@ -9,10 +10,18 @@ from pathlib import Path
 
 import numpy as np
 
-from fem_dendrite.studies.runner import read_summary
-
 
 # -- report -------------------------------------------------------------------------------------------------------
+def read_summary(member_dir: str | Path) -> dict | None:
+    """The member's summary.json, or None when missing or unreadable."""
+    try:
+        with open(Path(member_dir) / "summary.json") as fh:
+            summary = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
 @dataclass(frozen=True, eq=False)
 class EtaField:
     """The phase field of a member at its end: node coordinates, eta and the plating electrode position."""
@@ -132,5 +141,3 @@ def member_gb_metal_fraction(member_dir: str | Path) -> float | None:
     t = np.clip(((p - a) * ab).sum(axis=2) / length2, 0.0, 1.0)
     distance = np.linalg.norm(a + t[..., None] * ab - p, axis=2).min(axis=1)
     return float(area[grown][distance <= width].sum() / area[grown].sum())
-
-

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fem_dendrite.errors import UserError
-from fem_dendrite.studies.spec import (_STOP_SIGNALS, LOCK_FILE, MEMBER_FILE, RUNNER_ENV, SWEEP_FILE, Member,
-                                        SweepSpec, load_spec, validate_members)
+from fem_dendrite.studies.results import read_summary
+from fem_dendrite.studies.spec import _STOP_SIGNALS, LOCK_FILE, MEMBER_FILE, RUNNER_ENV, SWEEP_FILE, Member, SweepSpec
 
 
 # -- running ------------------------------------------------------------------------------------------------------
@@ -46,16 +46,6 @@ def mpiexec_path() -> str:
 def checkpoint_path(member_dir: str | Path) -> Path:
     """The file that marks a complete checkpoint (fem_dendrite.io.CHECKPOINT_POINTER, written last)."""
     return Path(member_dir) / "checkpoint" / "latest.json"
-
-
-def read_summary(member_dir: str | Path) -> dict | None:
-    """The member's summary.json, or None when missing or unreadable."""
-    try:
-        with open(Path(member_dir) / "summary.json") as fh:
-            summary = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return summary if isinstance(summary, dict) else None
 
 
 def member_completed(member_dir: str | Path) -> bool:
@@ -348,31 +338,3 @@ def _stop(running: Mapping[str, _Running], grace_s: float) -> None:
         except subprocess.TimeoutExpired:
             job.process.kill()
             job.process.wait()
-
-
-def run_sweep_cli(args) -> int:
-    """`fem-dendrite sweep`: 0 when all members completed, 1 when some did not (UserError on a bad spec)."""
-    if args.jobs is not None and args.jobs < 1:
-        raise UserError(f"--jobs: expected an integer >= 1, got {args.jobs}")
-    from fem_dendrite.studies.report import make_report
-
-    spec = load_spec(args.spec, paper_scale=args.paper_scale)
-    runner = os.environ.get(RUNNER_ENV) or None
-    if runner is None:
-        validate_members(spec)
-    try:
-        record = run_sweep(spec, args.out, jobs=args.jobs, runner_command=runner)
-    except KeyboardInterrupt:
-        if (Path(args.out) / SWEEP_FILE).exists():
-            make_report(args.out)  # the report of what is done so far
-        raise
-    report = make_report(args.out)
-    bad = [m for m in record["members"] if m["status"] != "completed"]
-    for m in bad:
-        print(f"fem-dendrite sweep: member {m['name']} {m['status']} (log: {Path(args.out) / m['dir'] / 'run.log'})",
-              file=sys.stderr)
-    print(f"fem-dendrite sweep: {len(record['members']) - len(bad)}/{len(record['members'])} members completed; "
-          f"report: {report}", file=sys.stderr)
-    return 1 if bad else 0
-
-

@@ -25,7 +25,7 @@ from mpi4py import MPI
 
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.parallel import destroy_nonlinear_problem
-from fem_dendrite.solver import _AMG_POTENTIAL, _DIRECT, choose_preset, global_dofs
+from fem_dendrite.solve.presets import _AMG_POTENTIAL, _DIRECT, choose_preset, global_dofs
 
 PREFIX = "fem_dendrite_potential_"  # PETSc options prefix of the potential's own solver
 

@@ -59,7 +59,7 @@ from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import mechanics as mech
-from fem_dendrite.solver import PRESETS
+from fem_dendrite.solve.presets import PRESETS
 
 INITIAL_PREFIX = "fem_dendrite_mechanics_initial_"
 # weight w of the staggered equilibrium's predictor u_old + w dt du/dt. Measured on the default run (displacement
@@ -69,7 +69,7 @@ PREDICTOR_WEIGHT = 0.5
 BULK_METAL_ETA = 0.942  # cell-mean eta from which a cell counts as bulk metal in max_von_mises_metal (h >= 0.998)
 
 class MechanicsCoupling:
-    """The displacement block of the coupled problem (interface used by fem_dendrite.problem.CoupledProblem).
+    """The displacement block of the coupled problem (interface used by fem_dendrite.solve.problem.CoupledProblem).
 
     attach(problem) builds everything once problem.eta, problem.p, problem.domain.beta and problem.ds exist.
     """

@@ -21,7 +21,7 @@ overridden by the config's [solver.petsc] table. `solver.preset`:
 - "auto": "fieldsplit" from auto_threshold(dim, displacement) global unknowns on, else "lu".
 
 dolfinx 0.11 wires PCFIELDSPLIT automatically only for MATNEST. With solver.layout = "interleaved" (scalar P1
-unknowns, fem_dendrite.interleaved) field k is every n-th row (strided index sets); otherwise the coupled problem
+unknowns, fem_dendrite.solve.interleaved) field k is every n-th row (strided index sets); otherwise the coupled problem
 uses one blocked MATAIJ (NonlinearProblem with a list of forms), whose rows are ordered rank by rank and, inside a rank, block by block
 (rank r owns [offset_r, offset_r + sum_b n_b) with block b's owned dofs at offset_r + sum_{b' < b} n_b'). The index
 sets are built from that layout (block_index_sets) for any list of named blocks, so a problem with more blocks
@@ -224,7 +224,7 @@ def configure_solver(nonlinear_problem, unknowns, cfg, prefix: str, interleaved=
     Newton iteration has set up its preconditioner (the splits' solvers read them then); configuring another
     problem with the same prefix before that replaces them, and the first problem's splits then get PETSc's
     default sub-solvers. Build and solve problems one after the other (as the simulation and the tests do).
-    `interleaved`: the problem's fem_dendrite.interleaved.InterleavedSystem when its Newton runs on one P1^n
+    `interleaved`: the problem's fem_dendrite.solve.interleaved.InterleavedSystem when its Newton runs on one P1^n
     space; the splits are then its strided fields.
     """
     comm = unknowns[0].function_space.mesh.comm

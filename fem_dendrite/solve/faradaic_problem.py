@@ -26,12 +26,12 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from fem_dendrite import materials
-from fem_dendrite.curvature import InterfaceCurvature
+from fem_dendrite.solve.curvature import InterfaceCurvature
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import faradaic as fd
-from fem_dendrite.problem import CoupledProblem, applied_current_density, plating_potential
+from fem_dendrite.solve.problem import CoupledProblem, applied_current_density, plating_potential
 from fem_dendrite.scaling import FARADAY, GAS_CONSTANT
 
 #: electrolyte conductivity inside the metal, relative to the grains' (harmonic extension of phi, no current)
@@ -132,7 +132,7 @@ class FaradaicProblem(CoupledProblem):
             hydrostatic = mech.hydrostatic_stress(mechanics.sigma)
             reaction_measure = mechanics.dx  # the stress lives on the history's quadrature rule
 
-        # capillarity in the overpotential: K of the last accepted eta (fem_dendrite.curvature), gamma from kappa0, W
+        # capillarity in the overpotential: K of the last accepted eta (fem_dendrite.solve.curvature), gamma from kappa0, W
         self.curvature = None
         capillary_pressure = None
         if e.capillarity == "overpotential" and not freeze:

@@ -15,16 +15,17 @@ from dolfinx.fem.petsc import NonlinearProblem
 from mpi4py import MPI
 from petsc4py import PETSc
 
-from fem_dendrite import initial_field, materials, staggered
+from fem_dendrite import materials
+from fem_dendrite.solve import initial_field, staggered
 from fem_dendrite.errors import ConvergenceError, UserError
-from fem_dendrite.interleaved import InterleavedSystem, can_interleave
+from fem_dendrite.solve.interleaved import InterleavedSystem, can_interleave
 from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
 from fem_dendrite.mesh.domain import Domain, box_domain, rectangle_domain  # noqa: F401  (re-exported)
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import electrochemistry as ec
 from fem_dendrite.scaling import Scales
-from fem_dendrite.solver import configure_solver
-from fem_dendrite.timestepping import LINEARIZED_GAMMA, linearized_step
+from fem_dendrite.solve.presets import configure_solver
+from fem_dendrite.solve.timestepping import LINEARIZED_GAMMA, linearized_step
 
 SNES_PREFIX = "fem_dendrite_coupled_"
 
@@ -323,7 +324,7 @@ class CoupledProblem:
             front = thickness + amplitude * np.cos(2.0 * np.pi * x[1] / wavelength)
             distance = x[0] - front
             noise = float(ini.noise_amplitude) / L0
-            if noise > 0:  # the same on any number of ranks: a hash of the node coordinates (fem_dendrite.initial_field)
+            if noise > 0:  # the same on any number of ranks: a hash of the node coordinates (fem_dendrite.solve.initial_field)
                 u = initial_field.node_uniform(x[: self.dim], int(ini.noise_seed), resolution=1.0e-9)
                 distance = distance - noise * (2.0 * u - 1.0)
         for nucleus in ini.nuclei:
@@ -350,7 +351,7 @@ class CoupledProblem:
             old.x.array[:] = new.x.array
 
     def set_fields_from_file(self, path) -> None:
-        """eta (and c, if the file has it) interpolated from an initial.field_file (fem_dendrite.initial_field)."""
+        """eta (and c, if the file has it) interpolated from an initial.field_file (fem_dendrite.solve.initial_field)."""
         data = initial_field.read_field_file(path)
         L0 = self.scales.length
         x, y = data["x_m"] / L0, data["y_m"] / L0
@@ -383,8 +384,8 @@ class CoupledProblem:
         """The coupled step; returns (Newton iterations, linear iterations).
 
         time.scheme = "backward_euler": Newton (SNES) to solver.rtol; "linearized" ("linearized_trapezoidal"): one
-        linear solve where it keeps the fields inside their bounds (fem_dendrite.timestepping.linearized_step). With
-        time.potential_coupling = "staggered" phi is first solved on its own where due (fem_dendrite.staggered) and
+        linear solve where it keeps the fields inside their bounds (fem_dendrite.solve.timestepping.linearized_step). With
+        time.potential_coupling = "staggered" phi is first solved on its own where due (fem_dendrite.solve.staggered) and
         the Newton holds it. Raises ConvergenceError when SNES diverges or the iterate is not finite.
         """
         if self.potential_solver is not None:  # phi from the last accepted state, where due
