@@ -1,0 +1,77 @@
+"""Checks across sections of a loaded configuration (one-line UserError naming the field and what is accepted)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from fem_dendrite.config.schema import MAX_CELLS, Config
+from fem_dendrite.errors import UserError
+
+
+def validate_cross(cfg: Config) -> None:
+    m = cfg.mesh
+    if len(m.size_m) != m.dim:
+        raise UserError(f"mesh.size_m: expected {m.dim} lengths for dim = {m.dim}, got {len(m.size_m)}")
+    if cfg.time.min_step_s > cfg.time.max_step_s:
+        raise UserError("time.min_step_s: must not exceed time.max_step_s")
+    e = cfg.electrochemistry
+    if e.formulation == "gao2024" and cfg.mechanics.enabled and cfg.mechanics.coupling == "staggered":
+        raise UserError("mechanics.coupling: \"staggered\" needs electrochemistry.formulation = \"faradaic\" (in "
+                        "gao2024 the stress drives eq. 1 directly; accepted there: \"monolithic\")")
+    if e.formulation != "gao2024" and (e.phase_mass != "consistent" or e.charge_source != "reaction"):
+        raise UserError("electrochemistry.phase_mass: \"lumped\" and charge_source = \"none\" need formulation = "
+                        "\"gao2024\" (accepted with faradaic: phase_mass = \"consistent\", charge_source = \"reaction\")")
+    if e.formulation == "gao2024" and cfg.time.scheme != "backward_euler" and e.phase_mass != "lumped":
+        raise UserError(f"time.scheme: \"{cfg.time.scheme}\" with formulation \"gao2024\" needs electrochemistry.phase_mass = "
+                        "\"lumped\" (with the consistent mass backward Euler's own answer leaves eta in [0, 1], which "
+                        "the scheme refuses: every step would be cut; or use \"backward_euler\")")
+    if e.formulation == "gao2024" and e.ion_transport == "site_limited":
+        if e.metal_sink != "faradaic":
+            raise UserError("electrochemistry.ion_transport: \"site_limited\" needs electrochemistry.metal_sink = "
+                            "\"faradaic\" (the phase-rate sink removes ions whether or not any are left)")
+        if float(e.ion_site_density) <= float(e.ion_concentration):
+            raise UserError("electrochemistry.ion_site_density: must exceed electrochemistry.ion_concentration "
+                            "(c_max > c0)")
+    if not cfg.time.min_step_s <= cfg.time.initial_step_s <= cfg.time.max_step_s:
+        raise UserError("time.initial_step_s: must lie in [time.min_step_s, time.max_step_s]")
+    for i, point in enumerate(cfg.output.probe_points_m):
+        if not isinstance(point, tuple) or len(point) != m.dim:
+            raise UserError(f"output.probe_points_m[{i}]: expected a list of {m.dim} coordinates (m)")
+        if any(not 0.0 <= float(x) <= L for x, L in zip(point, m.size_m)):
+            raise UserError(f"output.probe_points_m[{i}]: point {list(point)} lies outside the domain {list(m.size_m)} m")
+    for i, nucleus in enumerate(cfg.initial.nuclei):
+        center = nucleus.center.value
+        if not isinstance(center, tuple) or len(center) != m.dim:
+            raise UserError(f"initial.nuclei[{i}].center: expected {m.dim} coordinates (m)")
+    if m.structured_cells:
+        if m.dim != 2 or len(m.structured_cells) != 2 or any(int(n) != n for n in m.structured_cells):
+            raise UserError(f"mesh.structured_cells: expected two integers [nx, ny] (2D only), "
+                            f"got {list(m.structured_cells)}")
+    ini = cfg.initial
+    if ini.field_file:
+        if float(ini.noise_amplitude) > 0:
+            raise UserError("initial.noise_amplitude: must be 0 with initial.field_file (the file holds the field)")
+        if not Path(ini.field_file).is_file():
+            raise UserError(f"initial.field_file: {ini.field_file} does not exist (expected an .npz with x_m, y_m, "
+                            "eta[, c])")
+    width = cfg.electrochemistry.interface_width_m()
+    if width > 0.25 * min(m.size_m):
+        raise UserError(f"electrochemistry.gradient_coefficient: interface width {width:.3g} m exceeds a quarter "
+                        f"of the domain; lower kappa0 or enlarge mesh.size_m")
+    if cfg.lab.frequency_max_Hz <= cfg.lab.frequency_min_Hz:
+        raise UserError("lab.frequency_max_Hz: must exceed lab.frequency_min_Hz")
+    if len(cfg.lab.temperatures_K) < 2:
+        raise UserError("lab.temperatures_K: expected at least 2 temperatures (K) for the Arrhenius fit")
+    for name in ("cell_size_grain_m", "cell_size_gb_m", "cell_size_fine_m"):
+        if getattr(m, name) > max(m.size_m):
+            raise UserError(f"mesh.{name}: {getattr(m, name):g} m exceeds the domain (mesh.size_m = {list(m.size_m)} m)")
+    sizes = [m.cell_size_grain_m, m.cell_size_gb_m] + ([m.cell_size_fine_m] if m.fine_band_m > 0 else [])
+    # ~ cells of the generated mesh (within a factor of a few), in logarithms: no overflow for any finite input
+    cells = math.exp(min(sum(math.log(L) for L in m.size_m) - m.dim * math.log(min(sizes)), 700.0))
+    if m.structured_cells:
+        cells = float(math.prod(int(n) for n in m.structured_cells))
+    if not m.file and not cells <= MAX_CELLS:
+        raise UserError(f"mesh.size_m: {list(m.size_m)} m with cells of {min(sizes):g} m makes ~{cells:.3g} cells, "
+                        f"more than {MAX_CELLS:g}; enlarge mesh.cell_size_*_m or shrink the domain")
+    if cfg.mechanics.plane == "stress" and cfg.mechanics.plasticity and cfg.mechanics.enabled and m.dim == 2:
+        raise UserError("mechanics.plane: plane stress is supported for elasticity only (set mechanics.plasticity = false)")
