@@ -41,7 +41,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 class OutputFields:
-    """SI copies of the fields for output: P1 (eta, c, phi) and DG0 (current density and extras)."""
+    """SI copies of the fields for output: P1 (eta, c, phi) and DG0 (current density, overpotential, extras)."""
 
     def __init__(self, problem, extra_cell_fields=None):
         self.problem = problem
@@ -71,6 +71,14 @@ class OutputFields:
                 Q.element.interpolation_points)}
         self.cell["electrolyte_current_density_magnitude"] = fem.Function(
             Q, name="electrolyte_current_density_magnitude_A_m2")
+        # the interface overpotential (V, the one Butler-Volmer sees; meaningful where 0 < eta < 1: render masks
+        # the rest), with the cells' hydrostatic stress in the Faradaic formulation as in the summary's span
+        stress = None
+        if problem.mechanics is not None and problem.formulation == "faradaic":
+            stress = problem.mechanics.cell_fields()["hydrostatic_stress"]
+        self.cell["overpotential"] = fem.Function(Q, name="overpotential_V")
+        self._cell_expr["overpotential"] = fem.Expression(
+            problem.overpotential_expression(stress) * sc.potential, Q.element.interpolation_points)
         for name, (expr, space_shape) in (extra_cell_fields or {}).items():
             space = fem.functionspace(msh, ("DG", 0, space_shape) if space_shape else ("DG", 0))
             self.cell[name] = fem.Function(space, name=name)

@@ -1,10 +1,17 @@
-"""PNG panels of a run folder with pyvista, off-screen: eta with the grain boundaries drawn over it, c, phi, |i|
-(the layout of Gao 2024 Figs. 5 and 7), from the last snapshot (snapshots/snap_*.npz). 3D runs: the panels show
-the mid-height slice, and pictures/view3d.png the metal surface (eta = 0.5) clipped at the mid-plane y = LY/2
-over a slice of the potential in that plane."""
+"""PNG panels of a run folder with pyvista, off-screen, from the last snapshot (snapshots/snap_*.npz): the fields the
+run solved, chosen by what the snapshot holds (PANELS; a field constant over the snapshot, e.g. c = c0 under the
+Faradaic formulation, is left out): eta with the grain boundaries drawn over it, c, phi, the interface overpotential
+(shown where 0.02 < eta < 0.98), |i|, the damage (with the grain boundaries), and with the mechanics the equivalent
+plastic strain and von Mises stress (the layout of Gao 2024 Figs. 5 and 7). 3D runs: the panels show the mid-height
+slice, and pictures/view3d.png the metal surface (eta = 0.5) clipped at the mid-plane y = LY/2 over a slice of the
+potential in that plane."""
 from __future__ import annotations
 
+import ctypes.util
+import math
+import os
 import re
+import sys
 import zipfile
 from pathlib import Path
 
@@ -12,14 +19,40 @@ import numpy as np
 
 from fem_dendrite.errors import UserError
 
+# (grid array, title with SI unit, colour map); VTK's font has no "|", so |i| is spelled out
 PANELS = (
     ("point_eta", "eta (1 = Na metal)", "viridis"),
     ("point_c", "Na+ concentration (mol/m^3)", "plasma"),
     ("point_phi", "potential (V)", "coolwarm"),
-    ("cell_current_density_magnitude", "|i| (A/m^2)", "inferno"),
+    ("cell_overpotential", "interface overpotential (V)", "PuOr"),
+    ("cell_current_density_magnitude", "current density magnitude (A/m^2)", "inferno"),
+    ("damage", "damage (1 = broken)", "YlOrRd"),
     ("cell_equivalent_plastic_strain", "equivalent plastic strain", "magma"),
     ("cell_von_mises_stress", "von Mises stress (Pa)", "cividis"),
 )
+FIXED_RANGES = {"point_eta": (0.0, 1.0), "damage": (0.0, 1.0)}   # shown on [0, 1] even when constant
+GB_COLOURS = {"point_eta": "white", "damage": "black"}            # panels with the grain boundaries drawn over
+DAMAGE_KEYS = ("damage", "point_damage", "cell_damage")           # snapshot keys of the phase-field damage (1)
+INTERFACE_ETA = (0.02, 0.98)       # the overpotential panel shows the cells whose mean eta lies in between
+CONSTANT_SPAN = 1e-6               # a field whose max - min is below this fraction of max |value| is constant
+PANEL_COLUMNS = 4                  # panels per row of panels.png
+PANEL_PX = 460                     # size of one panel (pixels)
+
+
+def _pyvista():
+    """pyvista, off-screen. Without a display (Linux, no DISPLAY / WAYLAND_DISPLAY) VTK would first try X and warn
+    "bad X server connection" before falling back, so the off-screen OpenGL window is named up front: EGL where
+    libEGL is installed, else OSMesa (an explicit VTK_DEFAULT_OPENGL_WINDOW is kept)."""
+    if (sys.platform.startswith("linux") and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")
+            and not os.environ.get("VTK_DEFAULT_OPENGL_WINDOW")):
+        for lib, window in (("EGL", "vtkEGLRenderWindow"), ("OSMesa", "vtkOSOpenGLRenderWindow")):
+            if ctypes.util.find_library(lib):
+                os.environ["VTK_DEFAULT_OPENGL_WINDOW"] = window
+                break
+    import pyvista as pv
+
+    pv.OFF_SCREEN = True
+    return pv
 
 
 def load_snapshot(path) -> dict:
@@ -32,7 +65,8 @@ def snapshot_files(run_dir) -> list[Path]:
 
 
 def to_grid(snap: dict):
-    """pyvista UnstructuredGrid of a snapshot (points repeated per cell, merged)."""
+    """pyvista UnstructuredGrid of a snapshot (points repeated per cell, merged); the damage (any of DAMAGE_KEYS)
+    becomes the array "damage", nodal when it has a value per cell vertex, else per cell."""
     import pyvista as pv
 
     coords = snap["coords"]
@@ -42,43 +76,121 @@ def to_grid(snap: dict):
     cells = np.hstack([np.full((n_cells, 1), nv), np.arange(n_cells * nv).reshape(n_cells, nv)]).ravel()
     grid = pv.UnstructuredGrid(cells, np.full(n_cells, celltype), points)
     for key, value in snap.items():
-        if key.startswith("point_"):
+        if key in DAMAGE_KEYS:
+            value = np.asarray(value, dtype=float).reshape(-1)
+            if value.size == n_cells * nv:
+                grid.point_data["damage"] = value
+            elif value.size == n_cells:
+                grid.cell_data["damage"] = value
+        elif key.startswith("point_"):
             grid.point_data[key] = value.reshape(-1)
         elif key.startswith("cell_"):
             grid.cell_data[key] = value if value.ndim == 1 else value.reshape(n_cells, -1)
     return grid
 
 
-def render_run(run_dir, snapshot: int = -1) -> list[Path]:
-    """Write pictures/<field>.png and pictures/panels.png for one snapshot (default: the last)."""
-    import pyvista as pv
+def display_grid(snap: dict):
+    """to_grid with the overpotential set to NaN (not drawn) outside the interface cells (INTERFACE_ETA); 3D: the
+    mid-height slice z = LZ/2."""
+    grid = to_grid(snap)
+    if "cell_overpotential" in grid.cell_data and "point_eta" in snap:
+        n_cells = snap["coords"].shape[0]
+        eta = np.asarray(snap["point_eta"], dtype=float).reshape(n_cells, -1).mean(axis=1)
+        values = np.array(grid.cell_data["cell_overpotential"], dtype=float).reshape(-1)
+        values[(eta <= INTERFACE_ETA[0]) | (eta >= INTERFACE_ETA[1])] = np.nan
+        grid.cell_data["cell_overpotential"] = values
+    if snap["coords"].shape[1] == 4:
+        grid = grid.slice(normal="z")
+    return grid
 
+
+def is_constant(values) -> bool:
+    """Whether finite values span less than CONSTANT_SPAN of their largest magnitude (all zeros: constant)."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    return hi - lo <= CONSTANT_SPAN * max(abs(lo), abs(hi))
+
+
+def choose_panels(grid, panels=PANELS) -> list[tuple[str, str, str]]:
+    """The panels a (display) grid has data for: present with finite values, and not constant unless the field has
+    a fixed range (FIXED_RANGES: eta and the damage show on [0, 1] whatever they hold)."""
+    chosen = []
+    for panel in panels:
+        values = _field_values(grid, panel[0])
+        if values is not None and (panel[0] in FIXED_RANGES or not is_constant(values)):
+            chosen.append(tuple(panel))
+    return chosen
+
+
+def label_format(lo: float, hi: float) -> str:
+    """printf format of colour-bar labels on [lo, hi]: 3 significant digits, more when the span is small against
+    the values so that the labels differ (two digits of the span: 100 to 100.001 gives %.7g), at most 10."""
+    size, span = max(abs(lo), abs(hi)), hi - lo
+    digits = math.floor(math.log10(size / span)) + 2 if span > 0 and size > 0 else 0
+    return f"%.{min(max(3, digits), 10)}g"
+
+
+def _add_field(plotter, grid, key, label, cmap, clim, gb=None, bar: bool = True) -> None:
+    """One panel's mesh, unlit (the colours are the colour map's), NaN cells light grey, the grain boundaries over
+    GB_COLOURS fields, and a horizontal colour bar under it with 3 labels (label_format) beneath the bar and no
+    title (the panel's heading names the field; the bar keeps `label` as its key: bars of different fields stay
+    apart)."""
+    plotter.add_mesh(grid.copy(), scalars=key, cmap=cmap, clim=clim, nan_color="lightgray", lighting=False,
+                     show_scalar_bar=bar,
+                     scalar_bar_args={"title": label, "n_labels": 3, "fmt": label_format(*clim), "vertical": False,
+                                      "position_x": 0.12, "position_y": 0.03, "width": 0.76, "height": 0.09,
+                                      "label_font_size": 15, "unconstrained_font_size": True})
+    if bar:
+        actor = plotter.scalar_bars[label]
+        actor.SetTitle("")
+        actor.SetTextPositionToPrecedeScalarBar()  # labels under the bar, clear of the mesh
+    if gb is not None and key in GB_COLOURS:
+        plotter.add_mesh(gb, color=GB_COLOURS[key], line_width=1)
+    plotter.view_xy()
+
+
+def _clim(grid, key) -> tuple[float, float]:
+    """FIXED_RANGES[key], else the range of the finite values (padded when constant)."""
+    if key in FIXED_RANGES:
+        return FIXED_RANGES[key]
+    values = _field_values(grid, key)
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        pad = 1e-12 + abs(lo) * 1e-6
+        lo, hi = lo - pad, hi + pad
+    return lo, hi
+
+
+def render_run(run_dir, snapshot: int = -1) -> list[Path]:
+    """Write pictures/panels.png (choose_panels of one snapshot, default the last; PANEL_COLUMNS per row) and, 3D,
+    pictures/view3d.png; returns the paths written."""
     files = snapshot_files(run_dir)
     if not files:
         raise UserError(f"render: no snapshots in {run_dir}/snapshots (is it a fem-dendrite run folder?)")
-    pv.OFF_SCREEN = True
-    snap = load_snapshot(files[snapshot])
-    grid = to_grid(snap)
-    if snap["coords"].shape[1] == 4:  # 3D: show a mid-height slice
-        grid = grid.slice(normal="z")
-    panels = [p for p in PANELS if p[0] in grid.point_data or p[0] in grid.cell_data]
+    try:
+        snap = load_snapshot(files[snapshot])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise UserError(f"render: cannot read {files[snapshot]}: {err}") from None
+    pv = _pyvista()
+    grid = display_grid(snap)
+    panels = choose_panels(grid)
+    if not panels:
+        raise UserError(f"render: {files[snapshot]} holds no field to draw")
     out = Path(run_dir) / "pictures"
     out.mkdir(exist_ok=True)
     gb = _gb_polydata(snap)
     title = f"t = {float(snap['time_s']):.4g} s"
-    written = []
-    plotter = pv.Plotter(off_screen=True, shape=(1, len(panels)), window_size=(420 * len(panels), 440))
+    n_rows = math.ceil(len(panels) / PANEL_COLUMNS)
+    n_cols = math.ceil(len(panels) / n_rows)
+    plotter = pv.Plotter(off_screen=True, shape=(n_rows, n_cols), window_size=(PANEL_PX * n_cols, PANEL_PX * n_rows))
     for i, (key, label, cmap) in enumerate(panels):
-        plotter.subplot(0, i)
-        plotter.add_mesh(grid.copy(), scalars=key, cmap=cmap, scalar_bar_args={"title": label, "n_labels": 3})
-        if gb is not None and key == "point_eta":
-            plotter.add_mesh(gb, color="white", line_width=1)
-        plotter.add_text(f"{label}\n{title}", font_size=8)
-        plotter.view_xy()
+        plotter.subplot(i // n_cols, i % n_cols)
+        _add_field(plotter, grid, key, label, cmap, _clim(grid, key), gb)
+        plotter.add_text(f"{label}\n{title}", font_size=11, position=(0.03, 0.86), viewport=True)
+        plotter.camera.zoom(0.95)
     path = out / "panels.png"
     plotter.screenshot(str(path))
     plotter.close()
-    written.append(path)
+    written = [path]
     if snap["coords"].shape[1] == 4:
         written.append(render_3d(snap, out / "view3d.png"))
     return written
@@ -96,9 +208,7 @@ def metal_surface_3d(snap: dict, clip: bool = True):
 
 def render_3d(snap: dict, path) -> Path:
     """view3d.png: the metal surface (eta = 0.5) cut open at y = LY/2, the potential on that plane, the box."""
-    import pyvista as pv
-
-    pv.OFF_SCREEN = True
+    pv = _pyvista()
     grid = to_grid(snap).clean()
     (x0, x1, y0, y1, z0, z1) = grid.bounds
     plane = grid.slice(normal="y", origin=(0.0, 0.5 * (y0 + y1), 0.0))
@@ -242,18 +352,16 @@ ROW_PERCENTILES = (1.0, 99.0)
 
 
 def render_sweep_fields(member_dirs, names, out_png, panels=None) -> Path:
-    """One column per member (its last snapshot), one row per panel (default PANELS: eta with the grain boundaries,
-    c, phi, |i|, equivalent plastic strain, von Mises stress), the same colour range along each row (from the
-    ROW_PERCENTILES of each member's values: values beyond it show in the end colours). A member
-    without snapshots, or a field a member did not compute (e.g. no mechanics), leaves its panel blank with a note.
-    Writes `out_png` (parent folders made) and returns its path."""
-    import pyvista as pv
-
-    panels = tuple(PANELS if panels is None else panels)
+    """One column per member (its last snapshot), one row per panel (default: the PANELS that choose_panels keeps
+    for at least one member, e.g. eta with the grain boundaries, phi, the interface overpotential, |i|, and with the
+    mechanics the equivalent plastic strain and von Mises stress), the same colour range along each row (eta and the
+    damage on [0, 1], else from the ROW_PERCENTILES of each member's values: values beyond it show in the end
+    colours). A member without snapshots, or a field a member did not compute (e.g. no mechanics), leaves its panel
+    blank with a note. Writes `out_png` (parent folders made) and returns its path."""
     member_dirs, names = list(member_dirs), list(names)
     if len(member_dirs) != len(names) or not names:
         raise ValueError("render_sweep_fields: give one name per member folder (at least one)")
-    pv.OFF_SCREEN = True
+    pv = _pyvista()
     snaps = [_last_snapshot(d) for d in member_dirs]
     grids, gbs = [], []
     for snap in snaps:
@@ -262,19 +370,21 @@ def render_sweep_fields(member_dirs, names, out_png, panels=None) -> Path:
             gbs.append(None)
             continue
         try:
-            grid = to_grid(snap)
-            if snap["coords"].shape[1] == 4:  # 3D: a mid-height slice
-                grid = grid.slice(normal="z")
+            grid = display_grid(snap)  # 3D: a mid-height slice
             gb = _gb_polydata(snap)
         except (KeyError, ValueError, IndexError):  # an unreadable snapshot: the column stays blank
             grid, gb = None, None
         grids.append(grid)
         gbs.append(gb)
+    if panels is None:
+        kept = {p for g in grids if g is not None for p in choose_panels(g)}
+        panels = [p for p in PANELS if p in kept] or [PANELS[0]]
+    panels = tuple(panels)
     ranges = []
     for key, _, _ in panels:
         found = [v for g in grids if g is not None and (v := _field_values(g, key)) is not None]
-        if not found:
-            ranges.append(None)
+        if not found or key in FIXED_RANGES:
+            ranges.append(FIXED_RANGES.get(key))
             continue
         # robust shared range: the 1st-99th percentiles of each member, so that a few extreme cells (e.g. the
         # current where a member short-circuits) do not wash out the other columns
@@ -299,15 +409,7 @@ def render_sweep_fields(member_dirs, names, out_png, panels=None) -> Path:
                 plotter.add_text("no snapshot" if grid is None else _NOT_COMPUTED, font_size=10,
                                  position=(0.3, 0.45), viewport=True, color="gray")
                 continue
-            plotter.add_mesh(grid.copy(), scalars=key, cmap=cmap, clim=ranges[r],
-                             show_scalar_bar=c == with_field[-1],
-                             scalar_bar_args={"title": label, "n_labels": 3, "vertical": False,
-                                              "position_x": 0.15, "position_y": 0.02, "height": 0.1,
-                                              "width": 0.7, "title_font_size": 10, "label_font_size": 9,
-                                              "fmt": "%.3g"})
-            if key == "point_eta" and gbs[c] is not None:
-                plotter.add_mesh(gbs[c], color="white", line_width=1)
-            plotter.view_xy()
+            _add_field(plotter, grid, key, label, cmap, ranges[r], gbs[c], bar=c == with_field[-1])
             plotter.camera.zoom(0.8)
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
