@@ -55,11 +55,15 @@ assert on["metal_measure"] < off["metal_measure"]  # compression of the new meta
 assert on["max_equivalent_plastic_strain"] > 0.0  # Na yields at 0.5 MPa
 
 # %% [markdown]
-# Pictures: `fem-dendrite render FOLDER` writes `pictures/panels.png` (eta, c, phi, |i|, and with the mechanics the
-# equivalent plastic strain and von Mises stress); `fields.bp` and `cells.bp` open in ParaView.
+# Pictures: `fem-dendrite render FOLDER` writes `pictures/panels.png` with a panel per field the run solved (eta, c,
+# phi, the interface overpotential, |i|, and with the mechanics the equivalent plastic strain and von Mises stress;
+# a field constant over the run, such as c = c0 in the Faradaic default, is left out); `fields.bp` and `cells.bp`
+# open in ParaView. The run with the mechanics:
 
 # %%
-if comm.rank == 0:
-    from fem_dendrite import render
+from fem_dendrite import render
 
-    print(render.render_run(folder / "mechanics_true"))
+panels = render.render_run(folder / "mechanics_true")[0] if comm.rank == 0 else None
+if comm.rank == 0:
+    print(panels)
+render.inline(panels)  # the picture inline in the notebook (a plain script: nothing)

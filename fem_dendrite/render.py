@@ -34,7 +34,7 @@ FIXED_RANGES = {"point_eta": (0.0, 1.0), "damage": (0.0, 1.0)}   # shown on [0, 
 GB_COLOURS = {"point_eta": "white", "damage": "black"}            # panels with the grain boundaries drawn over
 DAMAGE_KEYS = ("damage", "point_damage", "cell_damage")           # snapshot keys of the phase-field damage (1)
 INTERFACE_ETA = (0.02, 0.98)       # the overpotential panel shows the cells whose mean eta lies in between
-CONSTANT_SPAN = 1e-6               # a field whose max - min is below this fraction of max |value| is constant
+CONSTANT_SPAN = 1e-4               # constant: max - min below this fraction of max |value| (gao2024's eta_s: 5e-6)
 PANEL_COLUMNS = 4                  # panels per row of panels.png
 PANEL_PX = 460                     # size of one panel (pixels)
 
@@ -149,15 +149,9 @@ def _add_field(plotter, grid, key, label, cmap, clim, gb=None, bar: bool = True)
 
 
 def _clim(grid, key) -> tuple[float, float]:
-    """FIXED_RANGES[key], else the range of the finite values (padded when constant)."""
-    if key in FIXED_RANGES:
-        return FIXED_RANGES[key]
+    """FIXED_RANGES[key], else the range of the finite values (choose_panels keeps no other constant field)."""
     values = _field_values(grid, key)
-    lo, hi = float(values.min()), float(values.max())
-    if hi <= lo:
-        pad = 1e-12 + abs(lo) * 1e-6
-        lo, hi = lo - pad, hi + pad
-    return lo, hi
+    return FIXED_RANGES.get(key, (float(values.min()), float(values.max())))
 
 
 def render_run(run_dir, snapshot: int = -1) -> list[Path]:
@@ -194,6 +188,17 @@ def render_run(run_dir, snapshot: int = -1) -> list[Path]:
     if snap["coords"].shape[1] == 4:
         written.append(render_3d(snap, out / "view3d.png"))
     return written
+
+
+def inline(png):
+    """The PNG as an IPython Image when running under IPython/Jupyter (a notebook cell's last expression shows it
+    inline), else None (plain scripts, other MPI ranks: `png` None)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Image
+    except ImportError:
+        return None
+    return Image(filename=str(png)) if png is not None and get_ipython() is not None else None
 
 
 def metal_surface_3d(snap: dict, clip: bool = True):

@@ -32,7 +32,8 @@ def snapshot(n=8, damage=None, overpotential=True, c_constant=True) -> dict:
     eta = (x <= 0.25 * L).astype(float)
     snap = {"time_s": np.float64(3.0), "coords": coords, "point_eta": eta,
             "point_c": np.full_like(eta, 1.0e4) if c_constant else 1.0e4 * (1.0 - 0.5 * eta),
-            "point_phi": -0.01 * (1 - x / L), "cell_current_density_magnitude": 1e2 + 1e3 * coords.mean(axis=1)[:, :1] / L,
+            "point_phi": -0.01 * (1 - x / L),
+            "cell_current_density_magnitude": 1e2 + 1e3 * coords.mean(axis=1)[:, :1] / L,
             "gb_segments": np.array([[[0.0, L / 2], [L, L / 2]]])}
     if overpotential:
         snap["cell_overpotential"] = -0.1 + 0.01 * coords.mean(axis=1)[:, 1:2] / L
@@ -59,6 +60,9 @@ def test_panels_leave_out_a_constant_field_and_add_overpotential_and_damage():
     assert keys(snapshot()) == ["point_eta", "point_phi", "cell_overpotential", "cell_current_density_magnitude"]
     assert "point_c" in keys(snapshot(c_constant=False))
     assert keys(snapshot(overpotential=False)) == ["point_eta", "point_phi", "cell_current_density_magnitude"]
+    pinned = snapshot()   # gao2024: eta_s = phi - E0, pinned by the metal's conductivity (a span of ~1 uV in 0.15 V)
+    pinned["cell_overpotential"] = -0.15 + 1e-6 * np.linspace(0.0, 1.0, len(pinned["coords"]))[:, None]
+    assert "cell_overpotential" not in keys(pinned)
     for kind in ("point", "cell", "zero"):   # the damage is drawn on [0, 1] whenever the run wrote it, also d = 0
         assert keys(snapshot(damage=kind))[-1] == "damage", kind
     grid = render.display_grid(snapshot(damage="point"))
