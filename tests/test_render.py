@@ -67,6 +67,9 @@ def test_panels_leave_out_a_constant_field_and_add_overpotential_and_damage():
         assert keys(snapshot(damage=kind))[-1] == "damage", kind
     grid = render.display_grid(snapshot(damage="point"))
     assert "damage" in grid.point_data and render.display_grid(snapshot(damage="cell")).cell_data["damage"].size
+    named = snapshot()   # the run's OutputFields writes it as a P1 point field: key point_damage
+    named["point_damage"] = snapshot(damage="point")["damage"]
+    assert keys(named)[-1] == "damage"
 
 
 def test_overpotential_is_shown_on_the_interface_cells_only():
