@@ -126,6 +126,11 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The `fem-dendrite` argument parser (the command-line reference of the documentation is made from it)."""
+    return _build_parser()
+
+
 # -- handlers -----------------------------------------------------------------------------------------------
 def _cmd_mesh(args) -> int:
     from mpi4py import MPI
