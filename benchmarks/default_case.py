@@ -8,7 +8,7 @@ case run with the mechanics off and on (one PETSc log stage each).
 The mechanics adds two displacement unknowns per vertex (5 instead of 3 per vertex with P1), the return map at the
 quadrature points, and it shrinks the steps the plastic Newton accepts; the share is reported per Newton iteration
 (the cost of the bigger system) and for the whole run (including the extra steps). Figures measured with it are in
-the README ("Numerics").
+docs/performance/default_run.md ("Cost per step").
 """
 import argparse
 

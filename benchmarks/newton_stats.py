@@ -1,6 +1,7 @@
 """Newton diagnostics of a run: per solve (accepted or rejected) the step size, Newton and linear iterations, the SNES
 convergence reason and the residual norm of each block (eta, c, phi[, u]) at every Newton iteration, as JSON; prints
-the mean per accepted step, their histogram and the reasons. The README's "Newton iterations per step" comes from it:
+the mean per accepted step, their histogram and the reasons. "Newton iterations per step" in
+docs/performance/default_run.md comes from it:
 
     .venv/bin/python benchmarks/newton_stats.py results/newton_default.json output.vtx=false
     .venv/bin/python benchmarks/newton_stats.py results/newton_stol.json output.vtx=false solver.stol=1e-8

@@ -10,7 +10,8 @@
 # # Bicrystal: the two formulations against the GB conductivity
 #
 # One straight grain boundary normal to both electrodes, ahead of a flat Na layer (bundled config `bicrystal`,
-# README "Bicrystal"). We change the GB's ionic conductivity to 0.1x, 1x and 10x the grains' 0.1 S/m and compare
+# docs/model/formulations.md "Bicrystal"). We change the GB's ionic conductivity to 0.1x, 1x and 10x the grains'
+# 0.1 S/m and compare
 # - **faradaic** (the default formulation): electrolyte + metal potentials, one Butler-Volmer reaction current that
 #   is the plating rate, galvanostatic 100 mA/cm^2, fast kinetics (i0 = 514 A/m^2, Wagner number ~0.9);
 # - **gao2024** (the paper's single-potential model): the same mesh, materials and kinetics, but its own settings as

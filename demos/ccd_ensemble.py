@@ -9,13 +9,14 @@
 # %% [markdown]
 # # A small virtual CCD ensemble and its Weibull plot
 #
-# The virtual critical-current-density test (`fem-dendrite ccd ccd --members N --ramp RATE --out DIR`, README
-# "Virtual CCD test") runs microstructures (mesh.seed) of the bundled `ccd` case (Faradaic formulation, Gao 2024's
-# R_ct, 6 grains on 1 um x 1 um, one nucleus, mechanics off) under a current ramp from zero until the metal reaches
-# the counter electrode; j_c is the applied current density then. Here five members run in this process (the
-# command runs them through the sweep runner instead, concurrently and resumably), on a coarser mesh and with a
-# ramp of 30 A m^-2 s^-1 (1.08e4 x Lowack 2025's 1 mA cm^-2 h^-1: a quick run), and their j_c go through the same
-# shifted-Weibull analysis as `fem-dendrite weibull`. Run with `python ccd_ensemble.py` or under `mpiexec -n 2`.
+# The virtual critical-current-density test (`fem-dendrite ccd ccd --members N --ramp RATE --out DIR`,
+# docs/howto/ccd.md "Virtual CCD test") runs microstructures (mesh.seed) of the bundled `ccd` case (Faradaic
+# formulation, Gao 2024's R_ct, 6 grains on 1 um x 1 um, one nucleus, mechanics off) under a current ramp from zero
+# until the metal reaches the counter electrode; j_c is the applied current density then. Here five members run in
+# this process (the command runs them through the sweep runner instead, concurrently and resumably), on a coarser mesh
+# and with a ramp of 30 A m^-2 s^-1 (1.08e4 x Lowack 2025's 1 mA cm^-2 h^-1: a quick run), and their j_c go through
+# the same shifted-Weibull analysis as `fem-dendrite weibull`. Run with `python ccd_ensemble.py` or under
+# `mpiexec -n 2`.
 
 # %%
 # %matplotlib inline
@@ -55,8 +56,8 @@ assert all(m["criterion"] == "short circuit" for m in members.values())
 # The Wagner number sigma R_ct / L is ~200 >> 1: the interface resistance, not the ionic paths through grains and
 # grain boundaries, sets where the current goes, and capillarity flattens the nucleus: the metal crosses the cell as
 # a nearly flat layer, so the microstructure barely moves j_c (about 1 % here, the mesh's resolution of the
-# short-circuit criterion: README "Virtual CCD test"), and the fitted Weibull distribution is narrow: its scale j_0
-# is a percent of its threshold j_u, where Lowack 2025's 30 millimetre-sized cells gave j_0 ~ j_u (0.51 and
+# short-circuit criterion: docs/howto/ccd.md "Virtual CCD test"), and the fitted Weibull distribution is narrow: its
+# scale j_0 is a percent of its threshold j_u, where Lowack 2025's 30 millimetre-sized cells gave j_0 ~ j_u (0.51 and
 # 0.47 mA/cm^2, m = 1.10). That is the result at this length scale (a 1 um cell, kinetics-limited), not a defect
 # of the fit.
 

@@ -14,7 +14,7 @@
 # eq. 4. Plated Na is 5 % bigger than the electrolyte it replaces; the stiff NZSP around a protrusion compresses it,
 # and the driving force -(Omega/3) h'(eta) tr(sigma) of eq. 1 then slows its growth. (In the Faradaic default the
 # stress enters the overpotential instead, V_m sigma_h / F; under galvanostatic control the metal formed is fixed by
-# the charge, and the mechanics moves the cell voltage and where the metal goes: README "Two formulations".) Run with `python mechanics_on_off.py` or `mpiexec -n 2 python mechanics_on_off.py`.
+# the charge, and the mechanics moves the cell voltage and where the metal goes: docs/model/formulations.md.) Run with `python mechanics_on_off.py` or `mpiexec -n 2 python mechanics_on_off.py`.
 
 # %%
 import tempfile

@@ -114,7 +114,7 @@ def test_auto_preset_by_size_and_bad_preset():
     for (dim, displacement), threshold in solver.AUTO_FIELDSPLIT_DOFS.items():
         assert solver.choose_preset("auto", threshold - 1, dim, displacement) == "lu"
         assert solver.choose_preset("auto", threshold, dim, displacement) == "fieldsplit"
-    # measured (README "Solver presets and scaling"): with the displacement in the Newton fieldsplit wins from ~12k
+    # measured (docs/performance/scaling.md): with the displacement in the Newton fieldsplit wins from ~12k
     # unknowns in 3D, in 2D not below 69k; without it (Faradaic) in 3D from 19k (equal at 9.6k), in 2D at 7.4k already
     assert solver.choose_preset("auto", 12_264, 3) == "fieldsplit"
     assert solver.choose_preset("auto", 69_340, 2) == "lu"
@@ -136,7 +136,7 @@ def test_auto_preset_by_size_and_bad_preset():
 
 def test_the_potential_split_solves_to_1e_2_in_3d_and_takes_one_v_cycle_in_2d():
     """fieldsplit: phi gets GAMG (threshold 0.1) in both; in 3D inside an FGMRES of its own (the coarse
-    polycrystal_3d run failed with one V-cycle, README "Solver presets and scaling"); [solver.petsc] still wins."""
+    polycrystal_3d run failed with one V-cycle, docs/performance/scaling.md); [solver.petsc] still wins."""
     space = SimpleNamespace(dofmap=SimpleNamespace(index_map=SimpleNamespace(size_global=100), index_map_bs=1))
     unknowns = [SimpleNamespace(name=n, function_space=space) for n in ("eta", "phi")]
     two, three = (solver.preset_options("fieldsplit", unknowns, {}, dim) for dim in (2, 3))
