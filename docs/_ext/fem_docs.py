@@ -182,7 +182,16 @@ def _write_architecture_dot() -> None:
         rows = []
         for prefix in prefixes:
             subs = [short(m).split(".", 1)[1] for m in mods if m.startswith(prefix + ".") and prefix != "fem_dendrite"]
-            text = f"<b>{esc(short(prefix))}</b>" + (f": {esc(', '.join(subs))}" if subs else "")
+            chunks, line = [], ""
+            for sub in subs:  # wrap a long module list, so that one layer does not make the diagram wide
+                if line and len(line) + len(sub) > 44:
+                    chunks.append(line.rstrip())
+                    line = ""
+                line += sub + ", "
+            if line:
+                chunks.append(line.rstrip(", "))
+            text = f"<b>{esc(short(prefix))}</b>" + (f": {'<br align=\"left\"/>'.join(esc(c) for c in chunks)}"
+                                                     if chunks else "")
             rows.append(f'<tr><td align="left" balign="left">{text}</td></tr>')
         label = ('<<table border="1" cellborder="0" cellspacing="0" cellpadding="3" style="rounded" '
                  'bgcolor="#eef3fb" color="#8899bb">'
