@@ -66,4 +66,6 @@ html_theme_options = {
     "footer_end": [],
 }
 html_show_sourcelink = False
+html_static_path = ["_static"]
+html_css_files = ["fem.css"]
 html_last_updated_fmt = None

@@ -507,7 +507,8 @@ def literal_docstring(app, what, name, obj, options, lines) -> None:
     if not any(text):
         lines[:] = []
         return
-    lines[:] = ["::", ""] + [("    " + line) if line else "" for line in text] + [""]
+    lines[:] = [".. code-block:: text", "   :class: fem-docstring", ""] + [("   " + line) if line else ""
+                                                                          for line in text] + [""]
 
 
 def setup(app):
