@@ -53,6 +53,11 @@ class OutputFields:
                       "c": fem.Function(V, name="c_mol_m3"),
                       "phi": fem.Function(V, name="phi_V")}
         self._point_scale = {"eta": 1.0, "c": sc.concentration, "phi": sc.potential}
+        self._point_source = {"eta": problem.eta, "c": problem.c, "phi": problem.phi}
+        fracture = None if problem.mechanics is None else problem.mechanics.fracture
+        if fracture is not None:  # the electrolyte's damage, P1 on the same mesh (1: broken)
+            self.point["damage"] = fem.Function(V, name="damage")
+            self._point_scale["damage"], self._point_source["damage"] = 1.0, fracture.d
         W = fem.functionspace(msh, ("DG", 0, (dim,)))
         Q = fem.functionspace(msh, ("DG", 0))
         current = -problem.conductivity * ufl.grad(problem.phi) * sc.current_density
@@ -86,7 +91,7 @@ class OutputFields:
 
     def update(self) -> None:
         p = self.problem
-        for name, src in (("eta", p.eta), ("c", p.c), ("phi", p.phi)):
+        for name, src in self._point_source.items():
             self.point[name].x.array[:] = src.x.array * self._point_scale[name]
         for name, expr in self._cell_expr.items():
             self.cell[name].interpolate(expr)

@@ -11,6 +11,7 @@ derived:
     conductivity        F^2 c0 L0^2 / (R T t0)              (so that div(sigma grad phi) = n F c_s deta/dt keeps its form)
     current density     F c0 L0 / t0
     interface mobility  1 / (E0 t0)          gradient coefficient  E0 L0^2
+    fracture energy     E0 L0                (24.8 J/m^2 at 298 K and c0 = 1e4 mol/m^3)
 The scaled equations are MODEL.md eqs. 1-4 with every coefficient divided by its scale; the charge number n and
 the ratio c_s / c0 stay explicit.
 """
@@ -81,6 +82,10 @@ class Scales:
     def gradient_coefficient(self) -> float:  # J/m
         return self.energy_density * self.length**2
 
+    @property
+    def fracture_energy(self) -> float:  # J/m^2 (energy per crack area: energy density x length)
+        return self.energy_density * self.length
+
     def amount(self, dim: int) -> float:
         """mol (3D) or mol per metre of depth (2D) of one scaled concentration unit over one scaled measure."""
         return self.concentration * self.length**dim
@@ -103,6 +108,8 @@ _UNIT_SCALES = {
     "V": lambda sc: sc.potential, "A/m^2": lambda sc: sc.current_density,
     "A/(m^2 s)": lambda sc: sc.current_density / sc.time,
     "m^3/mol": lambda sc: 1.0 / sc.concentration,
+    "J/m^2": lambda sc: sc.fracture_energy, "Pa/s": lambda sc: sc.energy_density / sc.time,
+    "1/K": lambda sc: 1.0 / sc.temperature,
 }
 
 

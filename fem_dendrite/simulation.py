@@ -178,7 +178,8 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     state = {"charge_passed_C": 0.0, "metal_measure_initial": None, "t_s": 0.0, "step": 0, "rejected": 0, "newton": 0, "linear": 0, "output_index": 0,
              "next_output_s": 0.0, "segment": 0, "short_circuit_time_s": None, "wall_before_s": 0.0,
              "max_current_density": 0.0, "max_von_mises_se": 0.0, "max_von_mises_metal": 0.0,
-             "max_equivalent_plastic_strain": 0.0, "c_min": 1.0, "eta_min": 0.0, "eta_max": 1.0}
+             "max_equivalent_plastic_strain": 0.0, "c_min": 1.0, "eta_min": 0.0, "eta_max": 1.0,
+             "crack_measure_initial": None, "critical_pressure_Pa": None}
     dt0 = None
     if checkpoint is not None:
         problem.restored(io.load_checkpoint(checkpoint, problem.checkpoint_fields(), comm))
@@ -188,6 +189,8 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
         dt0 = meta["dt_s"]
     else:
         problem.set_initial_state()
+        if problem.mechanics is not None and problem.mechanics.sintering is not None:
+            problem.mechanics.sintering.write_orientations(out, comm)
     stepper = AdaptiveStepper(cfg.time, dt_s=dt0, memory=checkpoint["meta"].get("stepper") if checkpoint else None)
 
     log = io.ProbeLog(out / "probes.csv", comm, dim, point_columns,
@@ -247,6 +250,7 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     if checkpoint is None:
         record(0.0, problem.integrals())
         write_output()
+        crack_grew_under_pressure(problem, cfg, state)  # the crack measure at t = 0
 
     status, message = "completed", ""
     steps_this_run = 0
@@ -284,6 +288,9 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
             if short and cfg.time.stop_at_short_circuit:
                 message = "short circuit: metal connects the electrodes"
                 break
+            if crack_grew_under_pressure(problem, cfg, state):
+                message = f"the pressurised crack grew at {state['critical_pressure_Pa']:.6g} Pa"
+                break
             if comm.allreduce(stop.signal is not None, op=MPI.LOR):
                 status, message = "interrupted", f"stopped by {stop.signal or 'a signal on another rank'}"
                 break
@@ -301,6 +308,25 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
         print(f"fem-dendrite: {status} at t = {state['t_s']:.6g} s after {state['step']} steps"
               f"{': ' + message if message else ''}; results in {out}", flush=True)
     return summary
+
+
+def crack_grew_under_pressure(problem, cfg, state) -> bool:
+    """Under a crack-pressure ramp (fracture.crack_pressure_rate > 0): True once the crack measure exceeds its
+    initial value by 2 l (the ramp's answer, state["critical_pressure_Pa"], is the pressure of this step). Collective."""
+    fracture = None if problem.mechanics is None else problem.mechanics.fracture
+    f = cfg.fracture
+    if fracture is None or float(f.crack_pressure_rate) <= 0.0:
+        return False
+    measures = fracture.measures()
+    crack = measures.get("crack_length_m", measures.get("crack_area_m2"))
+    if state["crack_measure_initial"] is None:
+        state["crack_measure_initial"] = crack
+        return False
+    growth = 2.0 * f.length_m * (1.0 if problem.dim == 2 else f.length_m)
+    if crack > state["crack_measure_initial"] + growth:
+        state["critical_pressure_Pa"] = float(f.crack_pressure) + float(f.crack_pressure_rate) * state["t_s"]
+        return True
+    return False
 
 
 def regime_numbers(cfg, length_m: float) -> dict:
@@ -434,4 +460,23 @@ def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plati
         # the coupled Newton's newton_iterations
         "mechanics_newton_iterations": getattr(problem, "mechanics_iterations", None),
     })
+    summary.update(fracture_summary(problem, state))
     return summary
+
+
+FRACTURE_KEYS = ("max_damage", "crack_length_m", "microcrack_gb_fraction", "fracture_energy_dissipated_J")
+
+
+def fracture_summary(problem, state) -> dict:
+    """The fracture keys (None without fracture): the damage measures of the end state (solve.fracture.measures),
+    the alternate-minimisation iterations and the cool-down's load steps, and, under a crack-pressure ramp, the
+    critical pressure (state["critical_pressure_Pa"], the pressure at the first step whose crack grew)."""
+    fracture = None if problem.mechanics is None else problem.mechanics.fracture
+    if fracture is None:
+        return dict.fromkeys(FRACTURE_KEYS)
+    out = fracture.measures()
+    out.update({"alternate_minimisation_iterations": fracture.iterations,
+                "damage_newton_iterations": fracture.damage_iterations,
+                "cooldown": problem.mechanics.cooldown_record,
+                "critical_pressure_Pa": state.get("critical_pressure_Pa")})
+    return out

@@ -15,7 +15,8 @@ Modules: ``schema`` (the sections as frozen dataclasses, each field with its uni
 from fem_dendrite.config.loading import (  # noqa: F401  (the public names, re-exported)
     bundled_config_names, bundled_config_path, load, to_dict, to_toml)
 from fem_dendrite.config.schema import (  # noqa: F401
-    MAX_CELLS, Config, ElectrochemistryConfig, ElectrodeConfig, GrainBoundaryMaterial, InitialConfig, LabConfig,
-    MaterialsConfig, MechanicsConfig, MeshConfig, Nucleus, OutputConfig, PhaseMaterial, SolverConfig, TimeConfig)
+    MAX_CELLS, Config, CrackSegment, ElectrochemistryConfig, ElectrodeConfig, ElectrolyteMaterial, FractureConfig,
+    GrainBoundaryMaterial, InitialConfig, LabConfig, MaterialsConfig, MechanicsConfig, MeshConfig, Nucleus,
+    OutputConfig, PhaseMaterial, SolverConfig, TimeConfig)
 from fem_dendrite.errors import UserError  # noqa: F401
 from fem_dendrite.scaling import Quantity  # noqa: F401

@@ -60,18 +60,29 @@ class PhaseMaterial:
 
 
 @dataclass(frozen=True)
+class ElectrolyteMaterial(PhaseMaterial):
+    """The ceramic's grain interior: a phase with a fracture energy and an anisotropic thermal expansion (its
+    crystal's a and c axes; each grain has its own orientation)."""
+
+    fracture_energy: Quantity = _q("J/m^2", "positive")
+    thermal_expansion_a: Quantity = _q("1/K", "nonnegative", bounds=(0.0, 1.0e-4, "a ceramic's expansion"))
+    thermal_expansion_c: Quantity = _q("1/K", "nonnegative", bounds=(0.0, 1.0e-4, "a ceramic's expansion"))
+
+
+@dataclass(frozen=True)
 class GrainBoundaryMaterial:
     """Properties of the grain-boundary phase (beta = 1)."""
 
     diffusivity: Quantity = _q("m^2/s", "positive")
     conductivity: Quantity = _q("S/m", "positive")
     youngs_modulus: Quantity = _q("Pa", "positive")
+    fracture_energy: Quantity = _q("J/m^2", "positive")
 
 
 @dataclass(frozen=True)
 class MaterialsConfig:
     mixing_rule: str = _p(choices=("metal_first", "paper"))
-    electrolyte: PhaseMaterial = None
+    electrolyte: ElectrolyteMaterial = None
     metal: PhaseMaterial = None
     grain_boundary: GrainBoundaryMaterial = None
 
@@ -234,6 +245,35 @@ class LabConfig:
 
 
 @dataclass(frozen=True)
+class CrackSegment:
+    """A straight pre-crack (d = 1 on the segment, the optimal profile across it): end points in m."""
+
+    start: Quantity = _q("m")
+    end: Quantity = _q("m")
+
+
+@dataclass(frozen=True)
+class FractureConfig:
+    """Phase-field fracture of the electrolyte (fem_dendrite.physics.fracture, fem_dendrite.solve.fracture)."""
+
+    enabled: bool = _p()
+    model: str = _p(choices=("AT1", "AT2"))
+    split: str = _p(choices=("amor", "none"))  # "amor": compression does not crack; "none": all energy degrades
+    length_m: float = _p(check="positive")  # regularisation length l (numerical: l << flaw size, cells <= l/4)
+    residual_stiffness: float = _p(check="open_unit_interval")  # k in g(d) = (1 - d)^2 + k
+    ion_residual_conductivity: float = _p(check="open_unit_interval")  # (1 - d)^2 + this: a crack's ionic factor
+    tolerance: float = _p(check="open_unit_interval")  # alternate minimisation: max |d_k - d_k-1| to stop
+    max_iterations: int = _p(check="positive")  # alternate minimisation: iterations before the step is cut
+    sintering_cooldown: bool = _p()  # cool from sintering_temperature to electrochemistry.temperature first
+    sintering_temperature: Quantity = _q("K", "positive", bounds=(300.0, 2500.0, "a ceramic's sintering range"))
+    cooldown_steps: int = _p(check="positive")  # equal temperature decrements of the cool-down
+    orientation_seed: int = _p(check="nonnegative")  # the grains' random crystal orientations
+    crack_pressure: Quantity = _q("Pa", "nonnegative", bounds=(0.0, 1.0e10, "beyond any ceramic's strength"))
+    crack_pressure_rate: Quantity = _q("Pa/s", "nonnegative")  # p(t) = crack_pressure + rate t in the cracks
+    initial_cracks: tuple = field(default=(), metadata={"item": CrackSegment})
+
+
+@dataclass(frozen=True)
 class Config:
     mesh: MeshConfig
     materials: MaterialsConfig
@@ -245,6 +285,7 @@ class Config:
     solver: SolverConfig
     output: OutputConfig
     lab: LabConfig
+    fracture: FractureConfig
 
     def replace(self, **sections) -> "Config":
         return dataclasses.replace(self, **sections)

@@ -72,7 +72,8 @@ class MechanicsCoefficients:
     yield_stress sigma_Y(eta) (uniaxial) and hardening_modulus H(eta) (linear isotropic, on ebar_p),
     volume_expansion Omega (eps_eta = (Omega / 3) [h(eta) - h(reference_phase)] I; float or UFL scalar),
     reference_phase eta_ref of the stress-free state (None: 0, eq. 4 as written),
-    plane "strain" | "stress" (2D only, ignored in 3D), plasticity on/off.
+    plane "strain" | "stress" (2D only, ignored in 3D), plasticity on/off,
+    thermal_strain: a 3x3 UFL eigenstrain added to eps_eta (None: none; the sintering cool-down's, solve.sintering).
     """
 
     youngs_modulus: Any
@@ -83,6 +84,7 @@ class MechanicsCoefficients:
     reference_phase: Any = None
     plane: str = "strain"
     plasticity: bool = True
+    thermal_strain: Any = None
 
     def __post_init__(self):
         if self.plane not in PLANES:
@@ -118,6 +120,12 @@ def eigenstrain(eta, omega, reference=None):
     metal of the as-assembled cell)."""
     h = interpolation(eta) if reference is None else interpolation(eta) - interpolation(reference)
     return (omega / 3.0) * h * ufl.Identity(3)
+
+
+def transformation_strain(eta, coeffs: "MechanicsCoefficients"):
+    """All eigenstrains of coeffs: the phase change's eps_eta plus the thermal strain when there is one (3x3)."""
+    e = eigenstrain(eta, coeffs.volume_expansion, coeffs.reference_phase)
+    return e if coeffs.thermal_strain is None else e + coeffs.thermal_strain
 
 
 def elastic_stress(e_el, youngs_modulus, poisson_ratio, dim: int = 3, plane: str = "strain"):
@@ -194,7 +202,7 @@ class PlasticState:
     def _return_map(self, u, eta, coeffs: MechanicsCoefficients):
         """(sigma, eps_p_new, ebar_p_new, f_trial) of the radial return from the stored history."""
         dim = _dim(u)
-        e_el = strain(u, dim) - eigenstrain(eta, coeffs.volume_expansion, coeffs.reference_phase)
+        e_el = strain(u, dim) - transformation_strain(eta, coeffs)
         if not coeffs.plasticity:
             sigma = elastic_stress(e_el, coeffs.youngs_modulus, coeffs.poisson_ratio, dim, coeffs.plane)
             return sigma, self.eps_p, self.ebar_p, None
@@ -297,7 +305,7 @@ def stress(u, eta, coeffs: MechanicsCoefficients, state: PlasticState | None = N
     if state is None:
         if coeffs.plasticity:
             raise ValueError("plasticity needs a PlasticState")
-        e_el = strain(u) - eigenstrain(eta, coeffs.volume_expansion, coeffs.reference_phase)
+        e_el = strain(u) - transformation_strain(eta, coeffs)
         return elastic_stress(e_el, coeffs.youngs_modulus, coeffs.poisson_ratio, _dim(u), coeffs.plane)
     return state.stress(u, eta, coeffs)
 

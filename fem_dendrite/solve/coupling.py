@@ -59,7 +59,9 @@ from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import mechanics as mech
+from fem_dendrite.solve.fracture import Fracture
 from fem_dendrite.solve.presets import PRESETS
+from fem_dendrite.solve.sintering import Sintering
 
 INITIAL_PREFIX = "fem_dendrite_mechanics_initial_"
 # weight w of the staggered equilibrium's predictor u_old + w dt du/dt. Measured on the default run (displacement
@@ -86,6 +88,10 @@ class MechanicsCoupling:
         if self.degree not in (1, 2):
             raise UserError(f"mechanics: displacement degree must be 1 or 2, got {self.degree}")
         self._problem = None
+        # the electrolyte's damage (fracture.enabled) and the sintering cool-down's thermal strain
+        self.fracture = Fracture(cfg, scales) if cfg.fracture.enabled else None
+        self.sintering = Sintering(cfg) if cfg.fracture.sintering_cooldown else None
+        self.cooldown_record = None
 
     @property
     def problem(self):
@@ -130,14 +136,24 @@ class MechanicsCoupling:
         if m.eigenstrain_reference == "initial":
             self.reference_phase = fem.Function(eta.function_space, name="reference_phase")
             self.reference_phase.interpolate(problem.initial_phase)
+        thermal = None
+        if self.sintering is not None:
+            self.sintering.attach(msh, problem.domain)
+            thermal = self.sintering.thermal_strain(eta)
         self.coeffs = mech.MechanicsCoefficients(
             youngs_modulus=youngs, poisson_ratio=poisson, reference_phase=self.reference_phase,
             yield_stress=by_phase("yield_stress") if plastic else None,
             hardening_modulus=by_phase("hardening_modulus") if plastic else 0.0,
-            volume_expansion=self.omega, plane=m.plane, plasticity=plastic)
+            volume_expansion=self.omega, plane=m.plane, plasticity=plastic, thermal_strain=thermal)
         # scaled stack pressure (a Constant: a load history can change it between steps)
         self.pressure = fem.Constant(msh, PETSc.ScalarType(float(m.stack_pressure) / S))
-        self.sigma = self.state.stress(self.u, eta, self.coeffs)
+        # the undamaged (effective) stress of the return map; with fracture the damaged mixture's stress
+        self.effective_sigma = self.state.stress(self.u, eta, self.coeffs)
+        self.sigma = self.effective_sigma
+        if self.fracture is not None:
+            self.fracture.create_fields(msh, problem.domain)
+            self.sigma = self.fracture.degraded_stress(self.effective_sigma, eta)
+            self.fracture.build(self, eta)
         self._bcs = self._make_bcs()
         self._outputs = None
 
@@ -196,6 +212,8 @@ class MechanicsCoupling:
         if self.cfg.mechanics.support == "roller":
             n = ufl.FacetNormal(self.mesh)
             F = F + self.pressure * ufl.inner(n, v) * self.problem.ds(FACET_TAGS["counter"])
+        if self.fracture is not None and (work := self.fracture.pressure_residual(v)) is not None:
+            F = F + work  # a pressure inside the cracks
         return F
 
     def driving_force(self):
@@ -212,11 +230,14 @@ class MechanicsCoupling:
 
     # -- state -------------------------------------------------------------------------------------------------------
     def set_initial_state(self) -> None:
-        """Zero history, then the equilibrium of the initial eta (eta frozen), accepted as the t = 0 state.
+        """Zero history, [the sintering cool-down,] then the equilibrium of the initial eta (eta frozen), accepted as
+        the t = 0 state.
 
         Load stepping: Omega is ramped from 0 (all at once if Newton converges, else in halved increments, each
         accepted, i.e. the initial metal expands gradually); Newton with a backtracking line search (a large plastic
-        step from a stress-free state can make plain Newton cycle).
+        step from a stress-free state can make plain Newton cycle). With fracture each load step is an alternate
+        minimisation of (u, d); with fracture.sintering_cooldown the temperature is first lowered from the sintering
+        temperature (solve.sintering), Omega held at 0.
         """
         self.state.set_arrays({k: np.zeros_like(v) for k, v in self.state.arrays().items()})
         self.u.x.array[:] = 0.0
@@ -225,24 +246,47 @@ class MechanicsCoupling:
         solver = NonlinearProblem(self.residual(), self.u, bcs=self._bcs, petsc_options_prefix=INITIAL_PREFIX,
                                   petsc_options=self._initial_options())
         snes = solver.solver
-        done, increment, self.initial_iterations, self.initial_increments = 0.0, 1.0, 0, 0
+        self.initial_iterations, self.initial_increments = 0, 0
+
+        def solve_displacement() -> int:
+            solver.solve()
+            its = snes.getIterationNumber()
+            self.initial_iterations += its
+            finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
+            if snes.getConvergedReason() <= 0 or not finite:
+                raise ConvergenceError(f"mechanics: SNES reason {snes.getConvergedReason()}"
+                                       f"{'' if finite else ', non-finite displacement'}")
+            return its
+
+        def load_step() -> None:
+            if self.fracture is not None:
+                self.fracture.alternate(solve_displacement)
+            else:
+                solve_displacement()
+
+        def accept() -> None:
+            self.initial_increments += 1
+            self.accept()
+
         try:
+            if self.sintering is not None:
+                self.omega.value = 0.0
+                self.cooldown_record = self.sintering.cooldown(load_step, accept, self.reject)
+            done, increment = 0.0, 1.0
             while done < 1.0:
                 target = min(done + increment, 1.0)
                 self.omega.value = target * self.volume_expansion
-                solver.solve()
-                self.initial_iterations += snes.getIterationNumber()
-                finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
-                if snes.getConvergedReason() > 0 and finite:
-                    done = target
-                    self.initial_increments += 1
-                    self.accept()
+                try:
+                    load_step()
+                except ConvergenceError as err:
+                    self.reject()
+                    increment *= 0.5
+                    if increment < 1.0 / 64:
+                        raise ConvergenceError(f"mechanics: the equilibrium of the initial metal did not converge "
+                                               f"with Omega ramped in 1/64 steps ({err})") from None
                     continue
-                self.u.x.array[:] = self.u_old.x.array
-                increment *= 0.5
-                if increment < 1.0 / 64:
-                    raise ConvergenceError(f"mechanics: the equilibrium of the initial metal did not converge (SNES "
-                                           f"reason {snes.getConvergedReason()} with Omega ramped in 1/64 steps)")
+                done = target
+                accept()
         finally:
             self.omega.value = self.volume_expansion
             self.u_rate.x.array[:] = 0.0  # the load ramp is no time step: the first step starts from u_old
@@ -320,6 +364,12 @@ class MechanicsCoupling:
         elastic). The converged u is the same to the solver tolerance (README "Newton iterations per step").
         """
         self.u.x.array[:] = self.u_old.x.array + PREDICTOR_WEIGHT * float(self.problem.dt.value) * self.u_rate.x.array
+        if self.fracture is not None:  # alternate minimisation of (u, d) from the predicted u
+            return sum(self.fracture.alternate(lambda: self._equilibrium(solver)))
+        return self._equilibrium(solver)
+
+    def _equilibrium(self, solver: NonlinearProblem) -> int:
+        """One displacement solve from the current u; its Newton iterations (ConvergenceError on failure)."""
         solver.solve()
         snes = solver.solver
         finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
@@ -337,6 +387,11 @@ class MechanicsCoupling:
         opts.update({"snes_type": "newtonls", "snes_linesearch_type": "bt", "snes_max_it": 40,
                      "snes_rtol": s.rtol, "snes_atol": s.atol, "snes_stol": s.stol,
                      "snes_error_if_not_converged": False})
+        if self.fracture is not None:
+            # the split's kink at tr(e) = 0 makes |F| rise on some full Newton steps that are right: a backtracking
+            # search then creeps (|F| x 0.9 per iteration past 12 iterations in the pressurised crack), full steps
+            # converge in 1-5 iterations
+            opts["snes_linesearch_type"] = "basic"
         return opts
 
     def accept(self) -> None:
@@ -345,29 +400,49 @@ class MechanicsCoupling:
         self.state.accept(self.u, self.problem.eta, self.coeffs)
         self.u_rate.x.array[:] = (self.u.x.array - self.u_old.x.array) / float(self.problem.dt.value)
         self.u_old.x.array[:] = self.u.x.array
+        if self.fracture is not None:
+            self.fracture.accept()
         self._refresh_outputs()
 
     def reject(self) -> None:
-        """Rejected step: u back to the last accepted u (the history is only written by accept)."""
+        """Rejected step: u (and d) back to the last accepted ones (the history is only written by accept)."""
         self.u.x.array[:] = self.u_old.x.array
+        if self.fracture is not None:
+            self.fracture.reject()
 
     def checkpoint_fields(self) -> dict:
         """{name: Function} a restart needs: u, u_old, du/dt of the last step (the staggered solve's predictor)
         and the plastic history on its quadrature space."""
-        return {"u": self.u, "u_old": self.u_old, "u_rate": self.u_rate, "plastic_strain": self.state.eps_p,
-                "equivalent_plastic_strain": self.state.ebar_p}
+        fields = {"u": self.u, "u_old": self.u_old, "u_rate": self.u_rate, "plastic_strain": self.state.eps_p,
+                  "equivalent_plastic_strain": self.state.ebar_p}
+        if self.fracture is not None:
+            fields.update(self.fracture.checkpoint_fields())
+        return fields
 
     def restored(self) -> None:
-        """After checkpoint_fields were loaded: refresh the output copies of the stress and history."""
+        """After checkpoint_fields were loaded: the cooled-down temperature, the output copies of the stress and
+        history."""
+        if self.sintering is not None:
+            self.sintering.restore()
         self._refresh_outputs()
+
+    def set_time(self, t_s: float) -> None:
+        """Loads that follow the clock at the end of the step (SI s): the crack pressure."""
+        if self.fracture is not None:
+            self.fracture.set_time(t_s)
+
+    def close(self) -> None:
+        """Destroy the damage SNES (collective)."""
+        if self.fracture is not None:
+            self.fracture.close()
 
     # -- outputs -----------------------------------------------------------------------------------------------------
     def _accepted_stress(self):
         """C : (eps(u) - eps_p - eps_eta) from the updated history: after accept() this is the converged stress."""
-        e_el = mech.strain(self.u) - self.state.eps_p - mech.eigenstrain(self.problem.eta, self.coeffs.volume_expansion,
-                                                                          self.coeffs.reference_phase)
+        e_el = mech.strain(self.u) - self.state.eps_p - mech.transformation_strain(self.problem.eta, self.coeffs)
         plane = self.coeffs.plane if not self.coeffs.plasticity else "strain"
-        return mech.elastic_stress(e_el, self.coeffs.youngs_modulus, self.coeffs.poisson_ratio, self.dim, plane)
+        sigma = mech.elastic_stress(e_el, self.coeffs.youngs_modulus, self.coeffs.poisson_ratio, self.dim, plane)
+        return sigma if self.fracture is None else self.fracture.degraded_stress(sigma, self.problem.eta)
 
     def _build_outputs(self) -> None:
         msh = self.mesh

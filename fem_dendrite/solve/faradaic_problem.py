@@ -105,21 +105,22 @@ class FaradaicProblem(CoupledProblem):
                            float(e.gb_exchange_current_density) / j_scale, fem.Constant(msh, 0.0), domain.beta,
                            "metal_first")
         self.exchange_current = i0
+        if mechanics is not None:
+            mechanics.attach(self)
         sigma_se = float(m.electrolyte.conductivity) / scales.conductivity
         sigma = materials.mix(0.0, sigma_se, float(m.grain_boundary.conductivity) / scales.conductivity,
                               fem.Constant(msh, 0.0), domain.beta, m.mixing_rule)
         self.electrolyte_conductivity_max = max(float(m.electrolyte.conductivity),
                                                 float(m.grain_boundary.conductivity)) / scales.conductivity
-        self.conductivity = fd.electrolyte_conductivity(self.eta, sigma, CONDUCTIVITY_FLOOR * sigma_se)
+        # an open crack carries no Na+: (1 - d)^2 + k_ion with fracture (solve.fracture.ion_factor)
+        self.conductivity = fd.electrolyte_conductivity(self.eta, self.crack_ion_factor() * sigma,
+                                                        CONDUCTIVITY_FLOOR * sigma_se)
         self.diffusivity = None
 
         # metal potential: a Constant in the forms, mirrored in a P1 function for d(residual)/dV_s
         self.metal_potential = const(0.0)
         self._metal_potential_fn = fem.Function(self.spaces["phi"], name="metal_potential")
         self._metal_potential_old = 0.0
-
-        if mechanics is not None:
-            mechanics.attach(self)
         freeze = mechanics is not None and cfg.mechanics.freeze_phase
         hydrostatic = None
         reaction_measure = self.dx

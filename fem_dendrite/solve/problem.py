@@ -17,6 +17,7 @@ from petsc4py import PETSc
 
 from fem_dendrite import materials
 from fem_dendrite.solve import initial_field, staggered
+from fem_dendrite.solve.fracture import ion_factor
 from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.solve.interleaved import InterleavedSystem, can_interleave
 from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
@@ -154,14 +155,15 @@ class CoupledProblem:
         self.diffusivity = materials.mix(
             float(m.metal.diffusivity) / scales.diffusivity, float(m.electrolyte.diffusivity) / scales.diffusivity,
             float(m.grain_boundary.diffusivity) / scales.diffusivity, self.eta, beta, rule)
-        self.electrolyte_conductivity_max = max(float(m.electrolyte.conductivity),
-                                                float(m.grain_boundary.conductivity)) / scales.conductivity
-        self.conductivity = materials.mix(
-            float(m.metal.conductivity) / scales.conductivity, float(m.electrolyte.conductivity) / scales.conductivity,
-            float(m.grain_boundary.conductivity) / scales.conductivity, self.eta, beta, rule)
-
         if mechanics is not None:
             mechanics.attach(self)
+        self.electrolyte_conductivity_max = max(float(m.electrolyte.conductivity),
+                                                float(m.grain_boundary.conductivity)) / scales.conductivity
+        cracks = self.crack_ion_factor()  # an open crack carries no Na+ (the metal's conductivity is kept)
+        self.conductivity = materials.mix(
+            float(m.metal.conductivity) / scales.conductivity,
+            cracks * float(m.electrolyte.conductivity) / scales.conductivity,
+            cracks * float(m.grain_boundary.conductivity) / scales.conductivity, self.eta, beta, rule)
         freeze = mechanics is not None and cfg.mechanics.freeze_phase
 
         if freeze:
@@ -281,6 +283,8 @@ class CoupledProblem:
             self.interleaved.close()
         if getattr(self, "potential_solver", None) is not None:
             self.potential_solver.close()
+        if getattr(self, "mechanics", None) is not None:
+            self.mechanics.close()
         destroy_nonlinear_problem(getattr(self, "nonlinear", None))
 
     def __enter__(self):
@@ -363,6 +367,11 @@ class CoupledProblem:
     # bounds of the fields that have them (the predictor's first iterate is clipped to them)
     FIELD_BOUNDS = {"eta": (0.0, 1.0), "c": (0.0, None)}
 
+    def crack_ion_factor(self):
+        """(1 - d)^2 + k_ion on the electrolyte's conductivity with fracture (solve.fracture.ion_factor), else 1."""
+        fracture = None if self.mechanics is None else self.mechanics.fracture
+        return 1.0 if fracture is None else ion_factor(fracture.d, self.cfg)
+
     def set_time(self, t_s: float, dt_s: float, predict: bool = True) -> None:
         """Prepare the step t -> t + dt (SI seconds): step size, the applied current at the new time and, with
         time.predictor = "linear" (and `predict`), Newton's first iterate f_old + dt df/dt (df/dt of the last
@@ -371,6 +380,8 @@ class CoupledProblem:
         stepper then retries a failed one from f_old before it cuts dt)."""
         self.dt.value = dt_s / self.scales.time
         self._step_start_s = t_s
+        if self.mechanics is not None:
+            self.mechanics.set_time(t_s + dt_s)
         if self.galvanostatic:
             self.applied_current.value = applied_current_density(self.cfg, t_s + dt_s) / self.scales.current_density
         self.predicted = predict and bool(self.field_rates) and self._rates_known
@@ -391,6 +402,10 @@ class CoupledProblem:
         if self.potential_solver is not None:  # phi from the last accepted state, where due
             self.potential_solver.update(self._step_start_s)
         gamma = LINEARIZED_GAMMA.get(self.cfg.time.scheme)
+        fracture = self.mechanics.fracture if self.mechanics_in_newton else None
+        if fracture is not None:  # the damage alternates with the whole Newton (it holds the displacement)
+            results = fracture.alternate(self.newton if gamma is None else lambda: linearized_step(self, gamma))
+            return sum(r[0] for r in results), sum(r[1] for r in results)
         return self.newton() if gamma is None else linearized_step(self, gamma)
 
     # |f| beyond a bound that still counts as inside it (scaled fields of order one: round-off)

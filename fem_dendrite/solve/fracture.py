@@ -1,0 +1,246 @@
+"""The damage field of the electrolyte and its alternate minimisation with the displacement (scaled units).
+
+Forms: fem_dendrite.physics.fracture (AT1/AT2, Amor split, crack-pressure work). Here:
+
+- d is P1; irreversibility is a bound, d_accepted <= d <= 1, held by PETSc's reduced-space active-set Newton
+  (SNES vinewtonrsls, prefix fem_dendrite_damage_) rather than a history field; a rejected step puts d back.
+- Alternate minimisation inside each step (or load step): solve u with d held, then d with u held, until
+  max |d_k - d_k-1| < fracture.tolerance; more than fracture.max_iterations raises ConvergenceError, and the time
+  stepper (or the cool-down) cuts its step.
+- G_c mixes grain and GB by the GB indicator: G_c = h(beta) G_GB + (1 - h(beta)) G_grain.
+- The electrolyte's ionic conductivity is multiplied by (1 - d)^2 + fracture.ion_residual_conductivity
+  (`ion_factor`): an open, unfilled crack carries no Na+ (the metal's conductivity is untouched).
+"""
+from __future__ import annotations
+
+import numpy as np
+import ufl
+from dolfinx import fem
+from dolfinx.fem.petsc import NonlinearProblem
+from mpi4py import MPI
+from petsc4py import PETSc
+
+from fem_dendrite import materials
+from fem_dendrite.errors import ConvergenceError, UserError
+from fem_dendrite.mesh import FACET_TAGS
+from fem_dendrite.parallel import destroy_nonlinear_problem
+from fem_dendrite.physics import fracture as frac
+
+DAMAGE_PREFIX = "fem_dendrite_damage_"
+CRACKED = 0.5  # a GB facet counts as cracked where the damage on it exceeds this
+
+
+def ion_factor(d, cfg):
+    """(1 - d)^2 + k_ion: the factor on the electrolyte's ionic conductivity (1 intact, k_ion broken)."""
+    return (1.0 - d) ** 2 + cfg.fracture.ion_residual_conductivity
+
+
+def check_config(cfg) -> None:
+    """One-line UserErrors for fracture settings the model cannot take."""
+    f, m = cfg.fracture, cfg.mechanics
+    if not (f.enabled or f.sintering_cooldown):
+        return
+    if not m.enabled:
+        raise UserError("fracture.enabled: needs mechanics.enabled = true (the damage is driven by the stress)")
+    if m.plane == "stress" and cfg.mesh.dim == 2:
+        raise UserError("fracture.enabled: needs mechanics.plane = \"strain\" (the split is written for plane strain)")
+    if f.sintering_cooldown and not f.enabled:
+        raise UserError("fracture.sintering_cooldown: needs fracture.enabled = true (the cool-down opens cracks)")
+
+
+def segment_distance(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Distance of each point (n, 3) to the segment start-end (3,)."""
+    axis = end - start
+    t = np.clip((points - start) @ axis / max(float(axis @ axis), 1e-300), 0.0, 1.0)
+    return np.linalg.norm(points - (start + t[:, None] * axis), axis=1)
+
+
+def crack_profile(distance: np.ndarray, length: float, model: str) -> np.ndarray:
+    """The optimal 1D damage profile at a distance from a crack: AT1 (1 - x/2l)^2 for x < 2l, AT2 exp(-x/l)."""
+    if model == "AT1":
+        return np.where(distance < 2.0 * length, (1.0 - distance / (2.0 * length)) ** 2, 0.0)
+    return np.exp(-distance / length)
+
+
+class Fracture:
+    """Damage d of the electrolyte, owned by the mechanics coupling (attach after the displacement space exists)."""
+
+    def __init__(self, cfg, scales):
+        check_config(cfg)
+        self.cfg, self.scales = cfg, scales
+        f = cfg.fracture
+        self.model, self.split = f.model, f.split
+        self.length = f.length_m / scales.length
+        self.residual_stiffness = f.residual_stiffness
+        self.iterations = 0  # alternate-minimisation iterations, all steps
+        self.damage_iterations = 0  # damage Newton iterations, all steps
+        self.last_iterations = 0
+
+    # -- set-up ------------------------------------------------------------------------------------------------------
+    def create_fields(self, msh, domain) -> None:
+        """d, its lower bound (the last accepted d) and upper bound 1, the pre-cracks, G_c(beta), the crack pressure."""
+        self.mesh, self.domain = msh, domain
+        V = fem.functionspace(msh, ("Lagrange", 1))
+        self.d = fem.Function(V, name="damage")
+        self.d_accepted = fem.Function(V, name="damage_accepted")
+        self.d_previous = fem.Function(V)  # the last alternate-minimisation iterate
+        self.d_upper = fem.Function(V)
+        self.d_upper.x.array[:] = 1.0
+        self._set_initial_cracks()
+        mat, S = self.cfg.materials, self.scales
+        grain = float(mat.electrolyte.fracture_energy) / S.fracture_energy
+        boundary = float(mat.grain_boundary.fracture_energy) / S.fracture_energy
+        h_beta = materials.interpolation(domain.beta)
+        self.fracture_energy = h_beta * boundary + (1.0 - h_beta) * grain
+        self.crack_pressure = fem.Constant(msh, PETSc.ScalarType(float(self.cfg.fracture.crack_pressure)
+                                                                  / S.energy_density))
+
+    def _set_initial_cracks(self) -> None:
+        cracks = self.cfg.fracture.initial_cracks
+        values = np.zeros_like(self.d.x.array)
+        if cracks:
+            x = self.d.function_space.tabulate_dof_coordinates()
+            L0, dim = self.scales.length, self.mesh.geometry.dim
+            for crack in cracks:
+                start, end = np.zeros(3), np.zeros(3)
+                start[:dim] = np.asarray(crack.start.value) / L0
+                end[:dim] = np.asarray(crack.end.value) / L0
+                values = np.maximum(values, crack_profile(segment_distance(x, start, end), self.length, self.model))
+        for f in (self.d, self.d_accepted, self.d_previous):
+            f.x.array[:] = values
+
+    def degraded_stress(self, effective_stress, eta):
+        """sigma of the damaged mixture from the effective (undamaged) stress (physics.fracture.split_stress)."""
+        g = frac.phase_degradation(self.d, eta, self.residual_stiffness)
+        return frac.split_stress(effective_stress, g) if self.split == "amor" else g * effective_stress
+
+    def build(self, mechanics, eta) -> None:
+        """The damage problem of the mechanics' effective stress (its SNES with the bounds)."""
+        self.mechanics = mechanics
+        mu, lmbda = mechanics.coeffs.lame()
+        bulk = lmbda + 2.0 * mu / 3.0
+        s = mechanics.effective_sigma
+        if self.split == "amor":
+            psi = frac.tensile_energy(s, mu, bulk)
+        else:  # the whole elastic energy drives (and is degraded)
+            psi = (ufl.tr(s) / 3.0) ** 2 / (2.0 * bulk) + ufl.inner(ufl.dev(s), ufl.dev(s)) / (4.0 * mu)
+        self.driving_energy = (1.0 - materials.interpolation(eta)) * psi
+        q = ufl.TestFunction(self.d.function_space)
+        dx = ufl.Measure("dx", domain=self.mesh)
+        pressure = self.crack_pressure if self._pressurised() else None
+        F = frac.damage_residual(self.d, q, self.driving_energy, self.fracture_energy, self.length, self.model, dx,
+                                 mechanics.dx, crack_pressure=pressure, u=mechanics.u)
+        self.solver = NonlinearProblem(F, self.d, petsc_options_prefix=DAMAGE_PREFIX,
+                                       petsc_options=self._options())
+        self.solver.solver.setVariableBounds(self.d_accepted.x.petsc_vec, self.d_upper.x.petsc_vec)
+        self._build_measures(dx)
+
+    def _pressurised(self) -> bool:
+        f = self.cfg.fracture
+        return float(f.crack_pressure) > 0.0 or float(f.crack_pressure_rate) > 0.0
+
+    def _options(self) -> dict:
+        return {"snes_type": "vinewtonrsls", "snes_linesearch_type": "basic", "snes_max_it": 50,
+                "snes_rtol": 1.0e-9, "snes_atol": 1.0e-11, "snes_stol": 0.0,
+                "snes_error_if_not_converged": False, "ksp_type": "preonly", "pc_type": "lu",
+                "pc_factor_mat_solver_type": "mumps"}
+
+    def pressure_residual(self, v):
+        """The crack pressure's work on the displacement test function (None without a pressure)."""
+        if not self._pressurised():
+            return None
+        return frac.pressure_work_residual(self.crack_pressure, v, self.d, ufl.Measure("dx", domain=self.mesh))
+
+    def set_time(self, t_s: float) -> None:
+        """The crack pressure at time t: fracture.crack_pressure + crack_pressure_rate t (scaled)."""
+        f = self.cfg.fracture
+        self.crack_pressure.value = (float(f.crack_pressure) + float(f.crack_pressure_rate) * t_s) \
+            / self.scales.energy_density
+
+    # -- alternate minimisation ------------------------------------------------------------------------------------
+    def solve_damage(self) -> int:
+        """d for the current u within its bounds; returns the Newton iterations (ConvergenceError on failure)."""
+        self.solver.solve()
+        snes = self.solver.solver
+        finite = self.mesh.comm.allreduce(bool(np.isfinite(self.d.x.array).all()), op=MPI.LAND)
+        if snes.getConvergedReason() <= 0 or not finite:
+            raise ConvergenceError(f"fracture: the damage problem did not converge (SNES reason "
+                                   f"{snes.getConvergedReason()}, {snes.getIterationNumber()} iterations)")
+        # the reduced-space Newton keeps the bounds to round-off: clip so that accepted d stays in [d_old, 1]
+        np.clip(self.d.x.array, self.d_accepted.x.array, 1.0, out=self.d.x.array)
+        its = snes.getIterationNumber()
+        self.damage_iterations += its
+        return its
+
+    def damage_change(self) -> float:
+        """max |d - d_previous| over the owned dofs of every rank."""
+        n = self.d.function_space.dofmap.index_map.size_local
+        local = np.max(np.abs(self.d.x.array[:n] - self.d_previous.x.array[:n]), initial=0.0)
+        return self.mesh.comm.allreduce(float(local), op=MPI.MAX)
+
+    def alternate(self, solve_displacement) -> list:
+        """Alternate minimisation from the current (u, d): solve_displacement() (u with d held), then d with u held,
+        until the damage changes by less than fracture.tolerance. Returns solve_displacement's results in order."""
+        f = self.cfg.fracture
+        results = []
+        for iteration in range(1, f.max_iterations + 1):
+            results.append(solve_displacement())
+            self.d_previous.x.array[:] = self.d.x.array
+            self.solve_damage()
+            change = self.damage_change()
+            if change < f.tolerance:
+                self.iterations += iteration
+                self.last_iterations = iteration
+                return results
+        self.iterations += f.max_iterations
+        raise ConvergenceError(f"fracture: alternate minimisation did not converge in {f.max_iterations} iterations "
+                               f"(last damage change {change:.3g} > fracture.tolerance {f.tolerance:g})")
+
+    def accept(self) -> None:
+        """The accepted d becomes the lower bound of the next steps (irreversibility)."""
+        self.d_accepted.x.array[:] = self.d.x.array
+
+    def reject(self) -> None:
+        self.d.x.array[:] = self.d_accepted.x.array
+
+    def checkpoint_fields(self) -> dict:
+        return {"damage": self.d, "damage_accepted": self.d_accepted}
+
+    # -- measures ----------------------------------------------------------------------------------------------------
+    def _build_measures(self, dx) -> None:
+        gamma = frac.crack_density(self.d, self.length, self.model)
+        self._crack_form = fem.form(gamma * dx)
+        self._energy_form = fem.form(self.fracture_energy * gamma * dx)
+        tags = self.domain.facet_tags
+        has_gb = self.mesh.comm.allreduce(int(len(tags.find(FACET_TAGS["gb"])) > 0), op=MPI.MAX)
+        self._gb_forms = None
+        if has_gb:
+            dS = ufl.Measure("dS", domain=self.mesh, subdomain_data=tags)(FACET_TAGS["gb"])
+            cracked = ufl.conditional(ufl.gt(ufl.avg(self.d), CRACKED), 1.0, 0.0)
+            self._gb_forms = (fem.form(cracked * dS), fem.form(fem.Constant(self.mesh, 1.0) * dS))
+        self.initial_crack_energy = self._sum(self._energy_form)
+
+    def _sum(self, form) -> float:
+        return self.mesh.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+
+    def measures(self) -> dict:
+        """SI measures of the current d (allreduced): max_damage, crack_length_m (2D, per metre of depth) or
+        crack_area_m2 (3D), fracture_energy_dissipated_J (J per metre of depth in 2D; the pre-cracks' energy is
+        not counted), microcrack_gb_fraction (GB facet measure with d > CRACKED / GB measure; None without GBs)."""
+        S, dim = self.scales, self.mesh.geometry.dim
+        n = self.d.function_space.dofmap.index_map.size_local
+        out = {"max_damage": self.mesh.comm.allreduce(float(np.max(self.d.x.array[:n], initial=0.0)), op=MPI.MAX)}
+        crack = self._sum(self._crack_form) * S.length ** (dim - 1)
+        out["crack_length_m" if dim == 2 else "crack_area_m2"] = crack
+        out["fracture_energy_dissipated_J"] = (self._sum(self._energy_form) - self.initial_crack_energy) \
+            * S.energy_density * S.length**dim
+        out["microcrack_gb_fraction"] = None
+        if self._gb_forms is not None:
+            cracked, total = (self._sum(form) for form in self._gb_forms)
+            out["microcrack_gb_fraction"] = cracked / total if total > 0 else None
+        return out
+
+    def close(self) -> None:
+        """Destroy the damage SNES (collective: call on every rank)."""
+        destroy_nonlinear_problem(getattr(self, "solver", None))
+        self.solver = None
