@@ -90,7 +90,6 @@ class OutputFields:
             self._cell_expr[name] = fem.Expression(expr, space.element.interpolation_points)
 
     def update(self) -> None:
-        p = self.problem
         for name, src in self._point_source.items():
             self.point[name].x.array[:] = src.x.array * self._point_scale[name]
         for name, expr in self._cell_expr.items():

@@ -72,6 +72,31 @@ def build_domain(cfg, msh_path: Path, comm, scales: Scales) -> tuple[Domain, np.
     return domain, segments
 
 
+def sintered_microstructure(cfg, out: Path, comm) -> tuple[Domain, object, dict, Path]:
+    """The run's mesh after the sintering cool-down alone (fracture.sintering_cooldown; no electrochemistry step):
+    its domain with the geometry back in SI (m), the damage d (P1 on that mesh), the fracture measures, the mesh
+    path. grain_orientations.json goes to `out`. Collective."""
+    from dolfinx import fem
+
+    if not (cfg.fracture.enabled and cfg.fracture.sintering_cooldown):
+        raise UserError("fracture.sintering_cooldown: cracks from the cool-down need fracture.enabled = true and "
+                        "fracture.sintering_cooldown = true")
+    scales = Scales.from_config(cfg)
+    msh_path = build_mesh(cfg, out, comm)
+    domain, _ = build_domain(cfg, msh_path, comm, scales)
+    problem = build_problem(cfg, domain, scales, mechanics=_build_mechanics(cfg, scales))
+    with problem:  # its PETSc objects are destroyed here on every rank
+        problem.mechanics.set_initial_state()
+        fracture = problem.mechanics.fracture
+        measures = fracture.measures()
+        measures["cooldown"] = problem.mechanics.cooldown_record
+        damage = fem.Function(fracture.d.function_space, name="damage")
+        damage.x.array[:] = fracture.d.x.array
+        problem.mechanics.sintering.write_orientations(out, comm)
+    domain.mesh.geometry.x[:] *= scales.length
+    return domain, damage, measures, msh_path
+
+
 def structured_domain(cfg, comm, scales: Scales) -> Domain:
     """mesh.structured_cells: a uniform single-grain rectangle (no GBs), scaled to L0 units."""
     from fem_dendrite.solve.problem import rectangle_domain
@@ -312,18 +337,21 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
 
 def crack_grew_under_pressure(problem, cfg, state) -> bool:
     """Under a crack-pressure ramp (fracture.crack_pressure_rate > 0): True once the crack measure exceeds its
-    initial value by 2 l (the ramp's answer, state["critical_pressure_Pa"], is the pressure of this step). Collective."""
+    initial value by fracture.ramp_stop_growth_m, or the step's alternate minimisation did not settle in fracture.max_iterations (the
+    ramp's answer, state["critical_pressure_Pa"], is the pressure of this step; its alternate minimisation stops
+    there, solve.fracture.Fracture.stop_above). Collective."""
     fracture = None if problem.mechanics is None else problem.mechanics.fracture
     f = cfg.fracture
     if fracture is None or float(f.crack_pressure_rate) <= 0.0:
         return False
-    measures = fracture.measures()
-    crack = measures.get("crack_length_m", measures.get("crack_area_m2"))
+    crack = fracture.crack_measure()  # scaled
+    growth = f.ramp_stop_growth_m / problem.scales.length * (1.0 if problem.dim == 2 else fracture.length)
     if state["crack_measure_initial"] is None:
         state["crack_measure_initial"] = crack
+        fracture.stop_above = crack + growth  # past it a step need not follow the running crack to its end
         return False
-    growth = 2.0 * f.length_m * (1.0 if problem.dim == 2 else f.length_m)
-    if crack > state["crack_measure_initial"] + growth:
+    fracture.stop_above = state["crack_measure_initial"] + growth  # (again after a resume)
+    if crack > state["crack_measure_initial"] + growth or fracture.running:
         state["critical_pressure_Pa"] = float(f.crack_pressure) + float(f.crack_pressure_rate) * state["t_s"]
         return True
     return False
@@ -471,12 +499,15 @@ def fracture_summary(problem, state) -> dict:
     """The fracture keys (None without fracture): the damage measures of the end state (solve.fracture.measures),
     the alternate-minimisation iterations and the cool-down's load steps, and, under a crack-pressure ramp, the
     critical pressure (state["critical_pressure_Pa"], the pressure at the first step whose crack grew)."""
-    fracture = None if problem.mechanics is None else problem.mechanics.fracture
+    mechanics = problem.mechanics
+    fracture = None if mechanics is None else mechanics.fracture
+    out = dict.fromkeys(FRACTURE_KEYS)
+    if mechanics is not None and mechanics.sintering is not None:
+        out["cooldown"] = mechanics.cooldown_record  # load steps (None in a resumed segment: done before)
     if fracture is None:
-        return dict.fromkeys(FRACTURE_KEYS)
-    out = fracture.measures()
+        return out
+    out.update(fracture.measures())
     out.update({"alternate_minimisation_iterations": fracture.iterations,
                 "damage_newton_iterations": fracture.damage_iterations,
-                "cooldown": problem.mechanics.cooldown_record,
                 "critical_pressure_Pa": state.get("critical_pressure_Pa")})
     return out

@@ -270,6 +270,7 @@ class FractureConfig:
     orientation_seed: int = _p(check="nonnegative")  # the grains' random crystal orientations
     crack_pressure: Quantity = _q("Pa", "nonnegative", bounds=(0.0, 1.0e10, "beyond any ceramic's strength"))
     crack_pressure_rate: Quantity = _q("Pa/s", "nonnegative")  # p(t) = crack_pressure + rate t in the cracks
+    ramp_stop_growth_m: float = _p(check="positive")  # a pressure ramp stops once the crack grew by this much
     initial_cracks: tuple = field(default=(), metadata={"item": CrackSegment})
 
 

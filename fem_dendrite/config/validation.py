@@ -75,3 +75,28 @@ def validate_cross(cfg: Config) -> None:
                         f"more than {MAX_CELLS:g}; enlarge mesh.cell_size_*_m or shrink the domain")
     if cfg.mechanics.plane == "stress" and cfg.mechanics.plasticity and cfg.mechanics.enabled and m.dim == 2:
         raise UserError("mechanics.plane: plane stress is supported for elasticity only (set mechanics.plasticity = false)")
+    validate_fracture(cfg)
+
+
+def validate_fracture(cfg: Config) -> None:
+    """The fracture settings the model can take (one line each)."""
+    f, mech, m = cfg.fracture, cfg.mechanics, cfg.mesh
+    if f.sintering_cooldown and not cfg.mechanics.enabled:
+        raise UserError("fracture.sintering_cooldown: needs mechanics.enabled = true (it is a mechanical load)")
+    if not f.enabled:
+        return
+    if not mech.enabled:
+        raise UserError("fracture.enabled: needs mechanics.enabled = true (the stress drives the damage)")
+    if mech.plane == "stress" and m.dim == 2:
+        raise UserError("fracture.enabled: needs mechanics.plane = \"strain\" (the split is written for plane strain)")
+    for i, crack in enumerate(f.initial_cracks):
+        for end in ("start", "end"):
+            point = getattr(crack, end).value
+            if not isinstance(point, tuple) or len(point) != m.dim:
+                raise UserError(f"fracture.initial_cracks[{i}].{end}: expected {m.dim} coordinates (m)")
+            if any(not 0.0 <= float(x) <= L for x, L in zip(point, m.size_m)):
+                raise UserError(f"fracture.initial_cracks[{i}].{end}: point {list(point)} lies outside the domain "
+                                f"{list(m.size_m)} m")
+    if f.length_m > 0.25 * min(m.size_m):
+        raise UserError(f"fracture.length_m: {f.length_m:g} m exceeds a quarter of the domain; the damage band "
+                        f"(2 l wide) must fit in it many times")

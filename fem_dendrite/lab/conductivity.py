@@ -71,11 +71,17 @@ def fit_two_arcs(omega: np.ndarray, rho: np.ndarray, guess: tuple, tau_grain: fl
 
 
 def build_microstructure(cfg, out: Path, comm):
-    """The run's mesh (simulation.build_mesh: cfg.mesh.file or the generated polycrystal) and beta, in SI."""
+    """The run's mesh (simulation.build_mesh: cfg.mesh.file or the generated polycrystal) and beta, in SI. With
+    fracture.sintering_cooldown the mesh is first cooled from the sintering temperature (simulation.
+    sintered_microstructure) and its cracks block ions: sigma x ((1 - d)^2 + k_ion), as in a run."""
     from fem_dendrite import mesh as mesh_mod
     from fem_dendrite import simulation
     from fem_dendrite.lab.homogenise import Microstructure
 
+    if cfg.fracture.sintering_cooldown:
+        domain, damage, measures, path = simulation.sintered_microstructure(cfg, out, comm)
+        factor = (1.0 - damage) ** 2 + cfg.fracture.ion_residual_conductivity
+        return Microstructure(domain.mesh, domain.beta, cfg.materials.mixing_rule, factor, measures), path
     path = simulation.build_mesh(cfg, out, comm)
     meshdata = mesh_mod.read_mesh(path, comm)
     if meshdata.mesh.geometry.dim != cfg.mesh.dim:
@@ -259,6 +265,8 @@ def run_cli(args, comm=MPI.COMM_WORLD) -> int:
     finally:
         solver.destroy()
     record["mesh_file"] = str(mesh_path)
+    if micro.cracks is not None:  # the sintering cool-down's microcracks (fracture.sintering_cooldown)
+        record["microcracks"] = micro.cracks
     record["ranks"] = comm.size
     record["wall_time_s"] = comm.allreduce(time.perf_counter() - start, op=MPI.MAX)
     io.write_json(out / "conductivity.json", record, comm)

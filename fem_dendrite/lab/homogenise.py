@@ -36,11 +36,14 @@ EPS0 = 8.8541878128e-12   # vacuum permittivity, F/m (CODATA 2018)
 
 @dataclass(frozen=True, eq=False)
 class Microstructure:
-    """A mesh (SI coordinates) with its GB indicator beta (P1) and the mixing rule."""
+    """A mesh (SI coordinates) with its GB indicator beta (P1) and the mixing rule; optionally a factor on the
+    conductivity from cracks (UFL, e.g. (1 - d)^2 + k_ion) and the crack measures it came with."""
 
     mesh: object
     beta: fem.Function
     mixing_rule: str = "metal_first"
+    crack_factor: object = None
+    cracks: dict | None = None
 
     @property
     def comm(self):
@@ -74,6 +77,8 @@ class CellSolver:
         self.omega = c(0.0)
         zero = c(0.0)
         sigma = materials.mix(self.sigma_grain, self.sigma_grain, self.sigma_gb, zero, micro.beta, micro.mixing_rule)
+        if micro.crack_factor is not None:  # an open crack carries no ions
+            sigma = micro.crack_factor * sigma
         eps = materials.mix(self.eps_grain, self.eps_grain, self.eps_gb, zero, micro.beta, micro.mixing_rule)
         self.sigma_expr = sigma
         dx = ufl.dx(metadata={"quadrature_degree": 4})

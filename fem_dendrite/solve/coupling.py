@@ -258,11 +258,17 @@ class MechanicsCoupling:
                                        f"{'' if finite else ', non-finite displacement'}")
             return its
 
-        def load_step() -> None:
+        def load_step() -> dict:
+            """Solve the state at the current load; its iteration counts."""
+            its = self.initial_iterations
+            damage_its = self.fracture.damage_iterations if self.fracture is not None else 0
             if self.fracture is not None:
                 self.fracture.alternate(solve_displacement)
             else:
                 solve_displacement()
+            return {"alternate_minimisation": self.fracture.last_iterations if self.fracture is not None else 1,
+                    "displacement_newton": self.initial_iterations - its,
+                    "damage_newton": (self.fracture.damage_iterations - damage_its) if self.fracture is not None else 0}
 
         def accept() -> None:
             self.initial_increments += 1

@@ -14,6 +14,7 @@ uniform in [0, pi) from x; 3D: uniform on the sphere); cells outside a tagged gr
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -102,16 +103,19 @@ class Sintering:
     def cooldown(self, load_step, accept, reject) -> dict:
         """Ramp T - T_sinter from 0 to its final value in fracture.cooldown_steps equal decrements (halved where a
         load step raises ConvergenceError, down to 1/64 of one); load_step() solves the state at the current
-        temperature change, accept() accepts it, reject() restores the last accepted one. Returns {steps, halvings}."""
+        temperature change (returning its iteration counts), accept() accepts it, reject() restores the last accepted
+        one. Returns {steps, halvings, load_steps: [{temperature_change_K, wall_s, counts...}]}."""
         from fem_dendrite.errors import ConvergenceError
 
         n = self.cfg.fracture.cooldown_steps
         done, increment, steps, halvings = 0.0, 1.0 / n, 0, 0
+        load_steps = []
         while done < 1.0 - 1e-12:
             target = min(done + increment, 1.0)
             self.temperature_change.value = target * self.final_change_K
+            start = time.perf_counter()
             try:
-                load_step()
+                counts = load_step()
             except ConvergenceError as err:
                 reject()
                 halvings += 1
@@ -123,8 +127,10 @@ class Sintering:
                 continue
             accept()
             done, steps = target, steps + 1
+            load_steps.append({"temperature_change_K": target * self.final_change_K,
+                               "wall_s": time.perf_counter() - start, **(counts or {})})
         self.temperature_change.value = self.final_change_K
-        return {"steps": steps, "halvings": halvings}
+        return {"steps": steps, "halvings": halvings, "load_steps": load_steps}
 
     def restore(self) -> None:
         """A resumed run continues after the cool-down: the final temperature change."""
