@@ -60,6 +60,16 @@ class PhaseMaterial:
 
 
 @dataclass(frozen=True)
+class MetalMaterial(PhaseMaterial):
+    """Na metal: a phase that also creeps, eps_dot = creep_rate (sigma_eq / creep_reference_stress)^creep_exponent
+    (power-law creep; mechanics.metal_flow = "creep")."""
+
+    creep_rate: Quantity = _q("1/s", "positive")
+    creep_reference_stress: Quantity = _q("Pa", "positive")
+    creep_exponent: Quantity = _q("1", "positive", bounds=(1.0, 20.0, "a power-law creep exponent"))
+
+
+@dataclass(frozen=True)
 class ElectrolyteMaterial(PhaseMaterial):
     """The ceramic's grain interior: a phase with a fracture energy and an anisotropic thermal expansion (its
     crystal's a and c axes; each grain has its own orientation)."""
@@ -83,7 +93,7 @@ class GrainBoundaryMaterial:
 class MaterialsConfig:
     mixing_rule: str = _p(choices=("metal_first", "paper"))
     electrolyte: ElectrolyteMaterial = None
-    metal: PhaseMaterial = None
+    metal: MetalMaterial = None
     grain_boundary: GrainBoundaryMaterial = None
 
 
@@ -140,6 +150,9 @@ class MechanicsConfig:
     eigenstrain_reference: str = _p(choices=("initial", "pristine"))
     displacement_degree: int = _p(choices=(1, 2))
     coupling: str = _p(choices=("monolithic", "staggered"))
+    # the metal's inelastic flow: "plastic" (rate-independent J2 with linear hardening) or "creep" (power-law creep,
+    # materials.metal.creep_*; the electrolyte keeps its J2 law)
+    metal_flow: str = _p(choices=("plastic", "creep"))
     volume_expansion: Quantity = _q("1", "nonnegative", bounds=(0.0, 1.0, "a relative volume change (Na: 0.05)"))
     stack_pressure: Quantity = _q("Pa", "nonnegative", bounds=(0.0, 1.0e9, "beyond the electrolyte's strength"))
 
@@ -148,6 +161,35 @@ class MechanicsConfig:
 class Nucleus:
     center: Quantity = _q("m")
     radius: Quantity = _q("m", "positive")
+
+
+@dataclass(frozen=True)
+class Flaw:
+    """A surface flaw at the plating electrode (x = 0): a slot of `depth` into the electrolyte and `width`, its
+    round tip of `tip_radius`, centred at `position` along the electrode (y in 2D; y, z in 3D), filled with Na or
+    empty (an open crack)."""
+
+    depth: Quantity = _q("m", "positive")
+    width: Quantity = _q("m", "positive")
+    tip_radius: Quantity = _q("m", "positive")
+    position: Quantity = _q("m")
+    filled: bool = _p()
+
+
+@dataclass(frozen=True)
+class FlawPopulation:
+    """`count` flaws at seeded random positions along the plating electrode, their depths drawn from
+    `distribution` ("lognormal": median depth_scale, log-std depth_shape; "weibull": scale depth_scale, modulus
+    depth_shape), each with `width` and `tip_radius`, filled with Na or not; count = 0: none."""
+
+    count: int = _p(check="nonnegative")
+    distribution: str = _p(choices=("lognormal", "weibull"))
+    depth_scale: Quantity = _q("m", "positive")
+    depth_shape: Quantity = _q("1", "positive")
+    width: Quantity = _q("m", "positive")
+    tip_radius: Quantity = _q("m", "positive")
+    filled: bool = _p()
+    seed: int = _p(check="nonnegative")
 
 
 @dataclass(frozen=True)
@@ -162,6 +204,8 @@ class InitialConfig:
     noise_seed: int = _p(check="nonnegative")
     field_file: str = _p()  # .npz of eta (and c) on a regular grid (fem_dendrite.solve.initial_field); "" = generated
     nuclei: tuple = field(default=(), metadata={"item": Nucleus})
+    flaws: tuple = field(default=(), metadata={"item": Flaw})
+    flaw_population: FlawPopulation = None
 
 
 @dataclass(frozen=True)
