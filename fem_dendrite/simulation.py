@@ -73,9 +73,9 @@ def build_domain(cfg, msh_path: Path, comm, scales: Scales) -> tuple[Domain, np.
 
 
 def sintered_microstructure(cfg, out: Path, comm) -> tuple[Domain, object, dict, Path]:
-    """The run's mesh after the sintering cool-down alone (fracture.sintering_cooldown; no electrochemistry step):
-    its domain with the geometry back in SI (m), the damage d (P1 on that mesh), the fracture measures, the mesh
-    path. grain_orientations.json goes to `out`. Collective."""
+    """The run's mesh after the sintering cool-down alone (fracture.sintering_cooldown; the run's initial state, no
+    electrochemistry step): its domain with the geometry back in SI (m), the damage d (P1 on that mesh), the
+    fracture measures, the mesh path. grain_orientations.json goes to `out`. Collective."""
     from dolfinx import fem
 
     if not (cfg.fracture.enabled and cfg.fracture.sintering_cooldown):
@@ -86,7 +86,7 @@ def sintered_microstructure(cfg, out: Path, comm) -> tuple[Domain, object, dict,
     domain, _ = build_domain(cfg, msh_path, comm, scales)
     problem = build_problem(cfg, domain, scales, mechanics=_build_mechanics(cfg, scales))
     with problem:  # its PETSc objects are destroyed here on every rank
-        problem.mechanics.set_initial_state()
+        problem.set_initial_state()
         fracture = problem.mechanics.fracture
         measures = fracture.measures()
         measures["cooldown"] = problem.mechanics.cooldown_record
