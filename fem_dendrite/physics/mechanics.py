@@ -1,4 +1,5 @@
-"""Small-strain mechanics with eigenstrain and J2 plasticity (MODEL.md eq. 4 and the mechanical term of eq. 1).
+"""Small-strain mechanics with eigenstrain, J2 plasticity and power-law creep (MODEL.md eq. 4 and the mechanical
+term of eq. 1).
 
 Equations (unit-agnostic: stresses come out in the units of E, displacements in the mesh length unit; the
 caller passes consistently scaled coefficients as UFL expressions, Constants or floats):
@@ -21,6 +22,23 @@ Radial return (backward Euler, exact for linear hardening) written in UFL at the
     f_tr = |s_tr| - sqrt(2/3) (sigma_Y + H ebar_p_n)
     dgamma = max(f_tr, 0) / (2 mu + 2 H / 3),   sigma = sigma_tr - 2 mu dgamma s_tr / |s_tr|
 
+Power-law creep (coeffs.creep_rate set; the metal's flow with mechanics.metal_flow = "creep", physics.creep):
+
+    d eps_c/dt = A (q / sigma_0)^n (3/2) dev sigma / q,   q = sqrt(3/2) |dev sigma|   (A may be a UFL field, e.g.
+    h(eta) A_metal: the creep increment weighted by the metal fraction, zero in the electrolyte)
+
+shares the history with J2 (eps_p = plastic + creep strain, ebar_p = their equivalent strain, on which J2 hardens).
+Backward Euler of both flows together, with q_tr = sqrt(3/2) |s_tr| and q_Y = sigma_Y + H ebar_p_n:
+
+    q = min(q_c, q_J2),   q_c + 3 mu dt A (q_c / sigma_0)^n = q_tr   (creep alone: unrolled Newton, physics.creep),
+                          q_J2 = min(q_tr, (H q_tr + 3 mu q_Y) / (H + 3 mu))   (the J2 radial return alone)
+    sigma = sigma_tr - (1 - q / q_tr) s_tr,  eps_p = eps_p_n + (1 - q / q_tr) s_tr / (2 mu),
+    ebar_p = ebar_p_n + (q_tr - q) / (3 mu)
+
+This is the exact backward-Euler solution of the combined law d ebar = d ebar_creep(q) + d ebar_J2, d ebar_J2 >= 0,
+q <= q_Y + H d ebar, complementarity (J2 inactive iff the creep-only q_c lies inside the hardened yield surface,
+i.e. q_c <= q_J2); without plasticity q = q_c.
+
 sigma is a UFL expression of (u, eta), so ufl.derivative of the residual gives the consistent (algorithmic)
 tangent of the return map; no tangent is coded by hand. The history (eps_p_n 3x3, ebar_p_n) lives on a
 "Quadrature" element space; it changes only in PlasticState.accept (call it on accepted steps only), so a
@@ -32,11 +50,14 @@ history lives.
 
 API:
     MechanicsCoefficients(youngs_modulus, poisson_ratio, yield_stress, hardening_modulus, volume_expansion,
-                          plane="strain", plasticity=True)
+                          plane="strain", plasticity=True, creep_rate=None, creep_reference_stress=None,
+                          creep_exponent=None, time_step=None, growth_strain=None)
     PlasticState(mesh, quadrature_degree=2)
         .stress(u, eta, coeffs) -> 3x3 UFL (return-mapped if plasticity)
         .yield_function(u, eta, coeffs) -> UFL scalar f of the trial state (<= 0 after accept at convergence)
         .accept(u, eta, coeffs) -> None          (update the history from the converged u)
+        .creep_residual(u, eta, coeffs) -> max |F| of the local creep solve (allreduced);
+        .check_creep(u, eta, coeffs) raises ConvergenceError above physics.creep.CHECK_TOLERANCE
         .dg0_copies() -> {"plastic_strain", "equivalent_plastic_strain"}: DG0 cell averages, for output
         .arrays() -> dict of rank-local arrays; .set_arrays(dict)   (checkpoint/restart, same partition)
     strain(u, dim=None) -> 3x3; eigenstrain(eta, omega) -> 3x3; elastic_stress(e, E, nu, dim, plane) -> 3x3
@@ -54,8 +75,11 @@ import basix.ufl
 import dolfinx.fem as fem
 import numpy as np
 import ufl
+from mpi4py import MPI
 
+from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.materials import interpolation, interpolation_derivative
+from fem_dendrite.physics import creep
 
 PLANES = ("strain", "stress")
 HISTORY_NAMES = ("plastic_strain", "equivalent_plastic_strain")
@@ -73,7 +97,12 @@ class MechanicsCoefficients:
     volume_expansion Omega (eps_eta = (Omega / 3) [h(eta) - h(reference_phase)] I; float or UFL scalar),
     reference_phase eta_ref of the stress-free state (None: 0, eq. 4 as written),
     plane "strain" | "stress" (2D only, ignored in 3D), plasticity on/off,
-    thermal_strain: a 3x3 UFL eigenstrain added to eps_eta (None: none; the sintering cool-down's, solve.sintering).
+    thermal_strain: a 3x3 UFL eigenstrain added to eps_eta (None: none; the sintering cool-down's, solve.sintering),
+    growth_strain: a 3x3 UFL eigenstrain added to eps_eta (None: none), e.g. a volumetric growth rate x time x I that
+    stands in for metal plated into a confined flaw (tests/test_creep.py),
+    creep (physics.creep; None: none): creep_rate A (1/time, float or UFL, e.g. h(eta) A_metal),
+    creep_reference_stress sigma_0 (units of E), creep_exponent n (float >= 1), time_step dt (Constant, the unit of
+    1/A); creep_iterations: the unrolled local Newton iterations (None: physics.creep.newton_iterations(n)).
     """
 
     youngs_modulus: Any
@@ -85,12 +114,32 @@ class MechanicsCoefficients:
     plane: str = "strain"
     plasticity: bool = True
     thermal_strain: Any = None
+    growth_strain: Any = None
+    creep_rate: Any = None
+    creep_reference_stress: Any = None
+    creep_exponent: Any = None
+    time_step: Any = None
+    creep_iterations: int | None = None
 
     def __post_init__(self):
         if self.plane not in PLANES:
             raise ValueError(f"mechanics plane must be one of {PLANES}, got {self.plane!r}")
         if self.plasticity and self.yield_stress is None:
             raise ValueError("plasticity needs a yield_stress (or set plasticity=False)")
+        if self.creep:
+            if self.creep_reference_stress is None or self.creep_exponent is None or self.time_step is None:
+                raise UserError("creep needs creep_reference_stress, creep_exponent and time_step with creep_rate")
+            creep.newton_iterations(self.creep_exponent)  # UserError unless a finite exponent >= 1
+
+    @property
+    def creep(self) -> bool:
+        """Power-law creep on (creep_rate given)."""
+        return self.creep_rate is not None
+
+    @property
+    def inelastic(self) -> bool:
+        """A history to keep: J2 plasticity or creep."""
+        return self.plasticity or self.creep
 
     def lame(self):
         """(mu, lambda) from E and nu [units of E]."""
@@ -123,9 +172,12 @@ def eigenstrain(eta, omega, reference=None):
 
 
 def transformation_strain(eta, coeffs: "MechanicsCoefficients"):
-    """All eigenstrains of coeffs: the phase change's eps_eta plus the thermal strain when there is one (3x3)."""
+    """All eigenstrains of coeffs: the phase change's eps_eta plus the thermal and growth strains if any (3x3)."""
     e = eigenstrain(eta, coeffs.volume_expansion, coeffs.reference_phase)
-    return e if coeffs.thermal_strain is None else e + coeffs.thermal_strain
+    for extra in (coeffs.thermal_strain, coeffs.growth_strain):
+        if extra is not None:
+            e = e + extra
+    return e
 
 
 def elastic_stress(e_el, youngs_modulus, poisson_ratio, dim: int = 3, plane: str = "strain"):
@@ -203,14 +255,16 @@ class PlasticState:
         """(sigma, eps_p_new, ebar_p_new, f_trial) of the radial return from the stored history."""
         dim = _dim(u)
         e_el = strain(u, dim) - transformation_strain(eta, coeffs)
-        if not coeffs.plasticity:
+        if not coeffs.inelastic:
             sigma = elastic_stress(e_el, coeffs.youngs_modulus, coeffs.poisson_ratio, dim, coeffs.plane)
             return sigma, self.eps_p, self.ebar_p, None
         if dim == 2 and coeffs.plane == "stress":
             raise ValueError(
-                "plane stress with plasticity is not supported (needs a local iteration for sigma_zz = 0): "
+                "plane stress with plasticity or creep is not supported (needs a local iteration for sigma_zz = 0): "
                 "use plane='strain', a 3D mesh or plasticity=False"
             )
+        if coeffs.creep:
+            return self._creep_return_map(e_el, dim, coeffs)[:4]
         mu, _ = coeffs.lame()
         H = coeffs.hardening_modulus
         sigma_tr = elastic_stress(e_el - self.eps_p, coeffs.youngs_modulus, coeffs.poisson_ratio, dim, "strain")
@@ -225,8 +279,33 @@ class PlasticState:
         ebar_p_new = ufl.conditional(plastic, self.ebar_p + np.sqrt(2.0 / 3.0) * dgamma, self.ebar_p)
         return sigma, eps_p_new, ebar_p_new, f_tr
 
+    def _creep_return_map(self, e_el, dim, coeffs: MechanicsCoefficients):
+        """(sigma, eps_p_new, ebar_p_new, f_trial or None, F) of creep [+ J2] (module docstring); F: the relative
+        residual of the local creep equation."""
+        mu, _ = coeffs.lame()
+        sigma_tr = elastic_stress(e_el - self.eps_p, coeffs.youngs_modulus, coeffs.poisson_ratio, dim, "strain")
+        s_tr = ufl.dev(sigma_tr)
+        norm_s = _norm(s_tr)
+        q_tr = np.sqrt(1.5) * norm_s
+        n = float(coeffs.creep_exponent)
+        iterations = coeffs.creep_iterations if coeffs.creep_iterations is not None else creep.newton_iterations(n)
+        log_c = creep.log_creep_constant(mu, coeffs.time_step, coeffs.creep_rate, coeffs.creep_reference_stress, n)
+        ratio, residual = creep.stress_ratio(q_tr, log_c, n, iterations)
+        f_tr = None
+        if coeffs.plasticity:  # the J2 return alone caps q (exact for the combined law, module docstring)
+            H = coeffs.hardening_modulus
+            q_yield = coeffs.yield_stress + H * self.ebar_p
+            f_tr = norm_s - np.sqrt(2.0 / 3.0) * q_yield
+            ratio = ufl.min_value(ratio, (H + 3.0 * mu * q_yield / q_tr) / (H + 3.0 * mu))
+        relaxed = 1.0 - ratio
+        sigma = sigma_tr - relaxed * s_tr
+        eps_p_new = self.eps_p + relaxed / (2.0 * mu) * s_tr
+        ebar_p_new = self.ebar_p + relaxed * q_tr / (3.0 * mu)
+        return sigma, eps_p_new, ebar_p_new, f_tr, residual
+
     def stress(self, u, eta, coeffs: MechanicsCoefficients):
-        """Cauchy stress (3x3 UFL, units of E): return-mapped from the history if coeffs.plasticity, else Hooke."""
+        """Cauchy stress (3x3 UFL, units of E): return-mapped from the history if coeffs.plasticity or creep, else
+        Hooke."""
         return self._return_map(u, eta, coeffs)[0]
 
     def yield_function(self, u, eta, coeffs: MechanicsCoefficients):
@@ -236,10 +315,44 @@ class PlasticState:
             raise ValueError("yield_function needs coeffs.plasticity = True")
         return self._return_map(u, eta, coeffs)[3]
 
-    def accept(self, u, eta, coeffs: MechanicsCoefficients) -> None:
-        """Update eps_p, ebar_p from the converged displacement u (call on accepted steps only; no-op if elastic)."""
-        if not coeffs.plasticity:
+    def _creep_residual_function(self, u, eta, coeffs: MechanicsCoefficients):
+        """|F| of the local creep solve at the quadrature points (a scratch Function, refreshed)."""
+        if not coeffs.creep:
+            raise ValueError("creep_residual needs coeffs.creep_rate")
+        key = ("creep", id(u), id(eta), id(coeffs))
+        if key not in self._expressions:
+            e_el = strain(u, _dim(u)) - transformation_strain(eta, coeffs)
+            residual = abs(self._creep_return_map(e_el, _dim(u), coeffs)[4])
+            points = self._V_scalar.element.interpolation_points
+            expression = fem.Expression(residual, points, comm=self.mesh.comm)
+            self._expressions[key] = ((expression, fem.Function(self._V_scalar)), (u, eta, coeffs))
+        (expression, out), _ = self._expressions[key]
+        out.interpolate(expression)
+        return out
+
+    def creep_residual(self, u, eta, coeffs: MechanicsCoefficients) -> float:
+        """Largest relative residual |F| = |ln((q + c q^n) / q_tr)| of the local creep equation over the quadrature
+        points (allreduced; inf if any is not finite)."""
+        values = self._creep_residual_function(u, eta, coeffs).x.array
+        local = float(np.max(values, initial=0.0)) if np.isfinite(values).all() else np.inf
+        return self.mesh.comm.allreduce(local, op=MPI.MAX)
+
+    def check_creep(self, u, eta, coeffs: MechanicsCoefficients, tolerance: float = creep.CHECK_TOLERANCE) -> None:
+        """Raise ConvergenceError if the local creep solve missed its equation anywhere (creep_residual > tolerance);
+        call it after a converged displacement solve so that the step is cut (no-op without creep)."""
+        if not coeffs.creep:
             return
+        worst = self.creep_residual(u, eta, coeffs)
+        if not worst <= tolerance:
+            raise ConvergenceError(f"mechanics: the local creep Newton left a relative residual {worst:.3g} > "
+                                   f"{tolerance:g}")
+
+    def accept(self, u, eta, coeffs: MechanicsCoefficients) -> None:
+        """Update eps_p, ebar_p from the converged displacement u (call on accepted steps only; no-op if elastic).
+        With creep the local solve is checked first (check_creep: ConvergenceError, the history left untouched)."""
+        if not coeffs.inelastic:
+            return
+        self.check_creep(u, eta, coeffs)
         key = (id(u), id(eta), id(coeffs))
         if key not in self._expressions:
             if len(self._expressions) > 8:
@@ -303,8 +416,8 @@ class PlasticState:
 def stress(u, eta, coeffs: MechanicsCoefficients, state: PlasticState | None = None):
     """Cauchy stress (3x3); state may be None only with plasticity off."""
     if state is None:
-        if coeffs.plasticity:
-            raise ValueError("plasticity needs a PlasticState")
+        if coeffs.inelastic:
+            raise ValueError("plasticity and creep need a PlasticState")
         e_el = strain(u) - transformation_strain(eta, coeffs)
         return elastic_stress(e_el, coeffs.youngs_modulus, coeffs.poisson_ratio, _dim(u), coeffs.plane)
     return state.stress(u, eta, coeffs)
@@ -313,7 +426,7 @@ def stress(u, eta, coeffs: MechanicsCoefficients, state: PlasticState | None = N
 def mechanics_residual(u, v, eta, coeffs: MechanicsCoefficients, state: PlasticState | None, dx):
     """Weak form of div sigma = 0 without loads: ∫ sigma(u, eta) : eps(v) dx (add tractions outside).
 
-    dx must be quadrature_measure(mesh, state.quadrature_degree) when plasticity is on.
+    dx must be quadrature_measure(mesh, state.quadrature_degree) when plasticity or creep is on.
     """
     return ufl.inner(stress(u, eta, coeffs, state), strain(v)) * dx
 
