@@ -76,6 +76,7 @@ def validate_cross(cfg: Config) -> None:
     if cfg.mechanics.plane == "stress" and cfg.mechanics.plasticity and cfg.mechanics.enabled and m.dim == 2:
         raise UserError("mechanics.plane: plane stress is supported for elasticity only (set mechanics.plasticity = false)")
     validate_fracture(cfg)
+    validate_flaws(cfg)
 
 
 def validate_fracture(cfg: Config) -> None:
@@ -100,3 +101,84 @@ def validate_fracture(cfg: Config) -> None:
     if f.length_m > 0.25 * min(m.size_m):
         raise UserError(f"fracture.length_m: {f.length_m:g} m exceeds a quarter of the domain; the damage band "
                         f"(2 l wide) must fit in it many times")
+
+
+def _flaw_position(value, dim: int, where: str) -> tuple:
+    """A flaw's position as dim - 1 floats (m): a number (or [y]) in 2D, [y, z] in 3D."""
+    coords = value if isinstance(value, tuple) else (value,)
+    if len(coords) != dim - 1 or any(isinstance(c, tuple) for c in coords):
+        want = "a number y (m)" if dim == 2 else "[y, z] (m)"
+        raise UserError(f"{where}.position: expected {want} for mesh.dim = {dim}, got {list(coords)}")
+    return tuple(float(c) for c in coords)
+
+
+def _depth_fraction(distribution: str, scale: float, shape: float, low: float, high: float) -> float:
+    """Probability (closed form) that a drawn depth lies in [low, high] m."""
+    if distribution == "lognormal":
+        cdf = lambda x: 0.5 * math.erfc(-math.log(x / scale) / (shape * math.sqrt(2.0)))  # noqa: E731
+    else:
+        cdf = lambda x: -math.expm1(-((x / scale) ** shape))  # noqa: E731
+    return cdf(high) - cdf(low) if high > low else 0.0
+
+
+def validate_flaws(cfg: Config) -> None:
+    """initial.flaws and initial.flaw_population against the domain (fem_dendrite.mesh.flaws): one line each."""
+    m, ini = cfg.mesh, cfg.initial
+    dim, size = m.dim, [float(s) for s in m.size_m]
+    if len(size) != dim:
+        return  # reported above
+    face = size[1:]  # the plating electrode: y (2D), y and z (3D)
+    placed = []
+    for i, f in enumerate(ini.flaws):
+        where = f"initial.flaws[{i}]"
+        depth, width, tip = float(f.depth), float(f.width), float(f.tip_radius)
+        pos = _flaw_position(f.position.value, dim, where)
+        if width >= min(face):
+            raise UserError(f"{where}.width: {width:g} m is not narrower than the electrode ({min(face):g} m)")
+        if tip > 0.5 * width * (1.0 + 1e-12):
+            raise UserError(f"{where}.tip_radius: {tip:g} m exceeds half the width ({0.5 * width:g} m)")
+        if depth > size[0] - width:
+            raise UserError(f"{where}.depth: {depth:g} m leaves less than its width of electrolyte before the counter "
+                            f"electrode (mesh.size_m[0] = {size[0]:g} m)")
+        if depth < tip:
+            raise UserError(f"{where}.depth: {depth:g} m is shallower than its tip radius ({tip:g} m)")
+        for axis, (p, L) in enumerate(zip(pos, face)):
+            if not 0.5 * width <= p <= L - 0.5 * width:
+                raise UserError(f"{where}.position: the slot ({width:g} m wide at {p:g} m) leaves the electrode "
+                                f"[0, {L:g}] m{'' if dim == 2 else ' along ' + 'yz'[axis]}")
+        for j, (q, w) in enumerate(placed):
+            if math.dist(pos, q) < 0.5 * (width + w):
+                raise UserError(f"{where}.position: overlaps initial.flaws[{j}] (centres {math.dist(pos, q):g} m apart, "
+                                f"less than their half-widths {0.5 * (width + w):g} m)")
+        placed.append((pos, width))
+    pop = ini.flaw_population
+    if pop is not None and pop.count > 0:
+        where = "initial.flaw_population"
+        width, tip = float(pop.width), float(pop.tip_radius)
+        scale, shape = float(pop.depth_scale), float(pop.depth_shape)
+        if tip > 0.5 * width * (1.0 + 1e-12):
+            raise UserError(f"{where}.tip_radius: {tip:g} m exceeds half the width ({0.5 * width:g} m)")
+        if 3.0 * width >= min(face):
+            raise UserError(f"{where}.width: {width:g} m leaves no room on the {min(face):g} m electrode (a width from "
+                            f"each corner)")
+        need = (pop.count - 1) * 2.0 * width if dim == 2 else pop.count * math.pi * width ** 2 / 0.4
+        room = face[0] - 3.0 * width if dim == 2 else math.prod(L - 3.0 * width for L in face)
+        if need > room:
+            raise UserError(f"{where}.count: {pop.count} flaws {width:g} m wide, 2 widths apart, do not fit on the "
+                            f"electrode ({' x '.join(f'{L:g}' for L in face)} m)")
+        if pop.distribution == "lognormal" and not shape <= 3.0:
+            raise UserError(f"{where}.depth_shape: expected a log-std in (0, 3] for \"lognormal\", got {shape:g}")
+        if pop.distribution == "weibull" and not 0.5 <= shape <= 50.0:
+            raise UserError(f"{where}.depth_shape: expected a Weibull modulus in [0.5, 50], got {shape:g}")
+        fraction = _depth_fraction(pop.distribution, scale, shape, tip, size[0] - width)
+        if fraction < 0.5:
+            raise UserError(f"{where}.depth_scale: only {100 * fraction:.3g} % of the {pop.distribution} depths lie "
+                            f"in [tip_radius, mesh.size_m[0] - width] = [{tip:g}, {size[0] - width:g}] m (need 50 %)")
+    flaws = [(float(f.width), float(f.tip_radius), float(f.depth)) for f in ini.flaws]
+    if pop is not None and pop.count > 0:
+        flaws += [(float(pop.width), float(pop.tip_radius), float(pop.depth_scale))] * pop.count
+    if flaws and not m.file and not m.structured_cells:  # the refined cells (tip_radius / 4) around the slots
+        cells = sum((d + 2 * t) * (w + 2 * t) ** (dim - 1) / (0.25 * t) ** dim * 6.0 for w, t, d in flaws)
+        if cells > MAX_CELLS:
+            raise UserError(f"initial.flaws: the refinement at tip_radius / 4 makes ~{cells:.3g} cells, more than "
+                            f"{MAX_CELLS:g}; use larger tip radii or fewer flaws")
