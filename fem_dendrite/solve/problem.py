@@ -22,6 +22,7 @@ from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.solve.interleaved import InterleavedSystem, can_interleave
 from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
 from fem_dendrite.mesh.domain import Domain, box_domain, rectangle_domain  # noqa: F401  (re-exported)
+from fem_dendrite.mesh.flaws import flaw_distance, flaws_from_config
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import electrochemistry as ec
 from fem_dendrite.scaling import Scales
@@ -316,7 +317,8 @@ class CoupledProblem:
         return math.sqrt(float(self.p.gradient_coefficient.value) / (2.0 * float(self.p.barrier_height.value)))
 
     def initial_phase(self, x: np.ndarray) -> np.ndarray:
-        """Equilibrium-profile metal: a (perturbed) layer on the plating electrode united with the nuclei."""
+        """Equilibrium-profile metal: a (perturbed) layer on the plating electrode united with the nuclei and the filled
+        surface flaws (fem_dendrite.mesh.flaws)."""
         L0 = self.scales.length
         ini = self.cfg.initial
         l0 = self.interface_length()
@@ -335,6 +337,9 @@ class CoupledProblem:
             center = np.asarray(nucleus.center.value, dtype=float) / L0
             r = np.sqrt(sum((x[i] - center[i]) ** 2 for i in range(self.dim)))
             distance = np.minimum(distance, r - float(nucleus.radius) / L0)
+        filled = [f for f in flaws_from_config(self.cfg) if f.filled]  # Na-filled surface flaws: metal inside
+        if filled:
+            distance = np.minimum(distance, flaw_distance(x[: self.dim] * L0, filled) / L0)
         return 0.5 * (1.0 - np.tanh(np.clip(distance, -50 * l0, 50 * l0) / (2.0 * l0)))
 
     def set_initial_state(self) -> None:
