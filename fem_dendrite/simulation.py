@@ -25,9 +25,12 @@ from fem_dendrite.solve.timestepping import AdaptiveStepper, StepSizeTooSmall
 
 
 def build_mesh(cfg, out: Path, comm, resume: bool = False) -> Path:
-    """The .msh of the run: cfg.mesh.file, or a Voronoi polycrystal generated into the run folder."""
+    """The .msh of the run: cfg.mesh.file, or a Voronoi polycrystal generated into the run folder, refined around the
+    initial surface flaws (fem_dendrite.mesh.flaws; their realisation goes to flaws.json in `out`)."""
     from fem_dendrite import mesh as mesh_mod
 
+    flaws = mesh_mod.flaws_from_config(cfg)  # drawn from its seed on every rank; refined around (not meshed as) slots
+    mesh_mod.write_flaws_json(cfg, out, comm)
     if cfg.mesh.file:
         path = Path(cfg.mesh.file)
         if not path.exists():
@@ -42,6 +45,7 @@ def build_mesh(cfg, out: Path, comm, resume: bool = False) -> Path:
         lower = (0.0,) * m.dim
         upper = (min(m.fine_band_m, m.size_m[0]),) + tuple(m.size_m[1:])
         refinements = (mesh_mod.Refinement(kind="box", lower=lower, upper=upper, size=m.cell_size_fine_m),)
+    refinements += mesh_mod.flaw_refinements(flaws, m.size_m)
     spec = mesh_mod.PolycrystalSpec(dim=m.dim, size=tuple(m.size_m), grains=m.grains, seed=m.seed,
                                     lloyd_iterations=m.lloyd_iterations, h_grain=m.cell_size_grain_m,
                                     h_gb=m.cell_size_gb_m, refinements=refinements,
