@@ -50,7 +50,8 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     if comm.rank == 0:
         DOCS.mkdir(parents=True, exist_ok=True)
-        meta = {"command": "mpiexec -n 2 python benchmarks/microcrack_sweep.py", "ranks": comm.size,
+        launcher = f"mpiexec -n {comm.size} " if comm.size > 1 else ""
+        meta = {"command": f"{launcher}python benchmarks/microcrack_sweep.py", "ranks": comm.size,
                 "case": "fem_dendrite/configs/microcracks.toml with materials.grain_boundary.fracture_energy swept",
                 "rows": rows}
         (DOCS / "microcracks.json").write_text(json.dumps(meta, indent=1))

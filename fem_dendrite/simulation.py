@@ -121,7 +121,7 @@ def interface_cells(cfg) -> float:
     return cfg.electrochemistry.interface_width_m() / h
 
 
-MIN_INTERFACE_CELLS = 3.0  # below: P1 cannot represent the tanh profile (README, "Peer benchmark")
+MIN_INTERFACE_CELLS = 3.0  # below: P1 cannot represent the tanh profile (docs/performance/peer_race.md, "Peer benchmark")
 
 
 def _build_mechanics(cfg, scales):
@@ -228,6 +228,8 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     solved = list(problem.unknowns)
     if problem.mechanics is not None and not problem.mechanics_in_newton:  # staggered: solved on its own
         solved.append(problem.mechanics.u)
+    if problem.mechanics is not None and problem.mechanics.fracture is not None:  # the damage: its own SNES
+        solved.append(problem.mechanics.fracture.d)
     n_dofs = sum(f.function_space.dofmap.index_map.size_global * f.function_space.dofmap.index_map_bs
                  for f in solved)
     A_plating = problem.integrals()["plating_measure"] * scales.length ** (dim - 1)
@@ -384,14 +386,14 @@ def regime_warnings(cfg, regime: dict) -> list[str]:
                    "and c monotone)")
     if regime["Lambda"] is not None and regime["Lambda"] > 1.0:
         out.append(f"reaction/double-well rate ratio Lambda = {regime['Lambda']:.3g} > 1 at the applied voltage: "
-                   "the interface may not stay sharp (README, 'Phase-field mobility')")
+                   "the interface may not stay sharp (docs/model/gao2024.md, 'Phase-field mobility')")
     if regime["wagner_number"] is not None and regime["wagner_number"] > 10.0:
         out.append(f"Wagner number {regime['wagner_number']:.3g} >> 1: the interface kinetics, not the ionic paths, "
                    "set the current distribution, so a GB conductivity contrast cannot steer growth here "
-                   "(README, 'Wagner number')")
+                   "(docs/model/formulations.md, 'Wagner number')")
     if regime["capillary_to_faradaic_speed"] is not None and regime["capillary_to_faradaic_speed"] > 1.0:
         out.append(f"capillary/Faradaic front speed ratio {regime['capillary_to_faradaic_speed']:.3g} > 1: "
-                   "capillarity smooths protrusions faster than the current grows them (README, 'Capillarity')")
+                   "capillarity smooths protrusions faster than the current grows them (docs/model/formulations.md, 'Capillarity')")
     return out
 
 

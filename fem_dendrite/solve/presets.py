@@ -40,7 +40,7 @@ from petsc4py import PETSc
 from fem_dendrite.errors import UserError
 
 # From this many global unknowns on, "auto" picks the fieldsplit preset, by (mesh dimension, whether the Newton holds
-# the displacement block). Measured with benchmarks/scaling.py on 2 ranks (README "Solver presets and scaling").
+# the displacement block). Measured with benchmarks/scaling.py on 2 ranks (docs/performance/scaling.md "Solver presets and scaling").
 # With the displacement (the monolithic (eta, c, phi, u) Newton of gao2024; results/scaling/scaling_{2d,3d}.json):
 # 2D: LU and fieldsplit within the load noise at 18.5k and 69k unknowns, fieldsplit 2.7 x faster at 267k; 3D:
 # fieldsplit 2.0 x faster already at the smallest size measured, 12,264 unknowns (3.1 x at 57k: the MUMPS
@@ -60,7 +60,7 @@ _DIRECT = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": 
 
 _LOCAL = {"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"}  # eta, c
 _AMG = {"ksp_type": "preonly", "pc_type": "gamg", "pc_gamg_threshold": 0.02, "pc_gamg_agg_nsmooths": 1}  # u
-# phi: threshold 0.1 (README "Solver presets and scaling"): with 0.02 the Faradaic 3D Newton on 1 rank needed
+# phi: threshold 0.1 (docs/performance/scaling.md "Solver presets and scaling"): with 0.02 the Faradaic 3D Newton on 1 rank needed
 # 640-1190 FGMRES iterations per step and rejected steps once the front moved under capillarity, with 0.1 161-261
 # and none (on 2 ranks 0.1 alone was not enough: _POTENTIAL_INNER_3D); in 2D 0.1 is as fast (gao2024 at 55k
 # unknowns: 13.1 instead of 14.3 FGMRES per Newton; Faradaic at 160k: the same 29.3)
@@ -70,7 +70,7 @@ _AMG_POTENTIAL = {**_AMG, "pc_gamg_threshold": 0.1}
 # FGMRES hit its 400 iterations at every dt; with threshold 0.02 or 0.1, with or without the predictor) and ran to
 # t = 1.2 s in 9 steps, none rejected, 41-55 outer iterations per step, with the inner solve. In 2D it is not needed
 # and costs ~15 % per step (Faradaic 160k unknowns: 1.81 s vs 1.56 s; gao2024 55k: 0.27 s vs 0.24 s), so 2D keeps one
-# V-cycle (README "Solver presets and scaling").
+# V-cycle (docs/performance/scaling.md "Solver presets and scaling").
 _POTENTIAL_INNER_3D = {"ksp_type": "fgmres", "ksp_rtol": 1.0e-2, "ksp_max_it": 30}
 _SCALAR = {"ksp_type": "preonly", "pc_type": "jacobi"}  # a block with one global dof
 

@@ -230,7 +230,7 @@ def _ratio(a, b) -> float | None:
 
 
 def _scope_text(data: dict) -> str:
-    """What the ensemble can and cannot say about a cell-level CCD (README "Virtual CCD test")."""
+    """What the ensemble can and cannot say about a cell-level CCD (docs/howto/ccd.md "Virtual CCD test")."""
     lengths = [r["cell_length_m"] for r in data["members"] if r.get("cell_length_m")]
     size = f"a {max(lengths) * 1e6:.3g} um" if lengths else "a micrometre-sized"
     return ("What this can and cannot say: each member is " + size + " patch of electrolyte next to the plating "
