@@ -84,6 +84,10 @@ def validate_fracture(cfg: Config) -> None:
     f, mech, m = cfg.fracture, cfg.mechanics, cfg.mesh
     if f.sintering_cooldown and not cfg.mechanics.enabled:
         raise UserError("fracture.sintering_cooldown: needs mechanics.enabled = true (it is a mechanical load)")
+    if f.plating == "into_cracks" and not (f.enabled and cfg.electrochemistry.formulation == "faradaic"
+                                            and mech.coupling == "staggered"):
+        raise UserError("fracture.plating: \"into_cracks\" needs fracture.enabled = true, formulation \"faradaic\" "
+                        "and mechanics.coupling = \"staggered\" (the plated volume is a growth strain of the metal)")
     if not f.enabled:
         return
     if not mech.enabled:
@@ -163,7 +167,7 @@ def validate_flaws(cfg: Config) -> None:
                             f"each corner)")
         need = (pop.count - 1) * 2.0 * width if dim == 2 else pop.count * math.pi * width ** 2 / 0.4
         room = face[0] - 3.0 * width if dim == 2 else math.prod(L - 3.0 * width for L in face)
-        if need > room:
+        if need >= room:
             raise UserError(f"{where}.count: {pop.count} flaws {width:g} m wide, 2 widths apart, do not fit on the "
                             f"electrode ({' x '.join(f'{L:g}' for L in face)} m)")
         if pop.distribution == "lognormal" and not shape <= 3.0:
@@ -178,6 +182,10 @@ def validate_flaws(cfg: Config) -> None:
     if pop is not None and pop.count > 0:
         flaws += [(float(pop.width), float(pop.tip_radius), float(pop.depth_scale))] * pop.count
     if flaws and not m.file and not m.structured_cells:  # the refined cells (tip_radius / 4) around the slots
+        tip = min(t for _, t, _ in flaws)
+        if 0.25 * tip < 1e-7 * max(size):
+            raise UserError(f"initial.flaws: cells of tip_radius / 4 = {0.25 * tip:g} m are below 1e-7 x the domain "
+                            f"size (Gmsh cannot mesh that); use a larger tip radius")
         cells = sum((d + 2 * t) * (w + 2 * t) ** (dim - 1) / (0.25 * t) ** dim * 6.0 for w, t, d in flaws)
         if cells > MAX_CELLS:
             raise UserError(f"initial.flaws: the refinement at tip_radius / 4 makes ~{cells:.3g} cells, more than "

@@ -8,12 +8,14 @@ is revolved about the slot's axis: a round tunnel of diameter `width` with a rou
 
 The slot is not a region of the mesh (design (b)): the mesh is only refined around it (:func:`flaw_refinements`,
 cells of tip_radius / 4 along the walls and around the tip) and the physics reads the shape from the signed distance
-:func:`flaw_distance` (negative inside). The Voronoi grains and their GB tags are unchanged by flaws.
+:func:`flaw_distance` (negative inside). The Voronoi grains and their GB tags are unchanged by flaws. A run
+with mesh.file or mesh.structured_cells uses that mesh as it is (no refinement); the initial fields still see the flaws.
 
 A population (`initial.flaw_population`, :func:`draw_population`) is drawn from its seed on every rank (numpy's
-SeedSequence and scipy.stats; the same numbers on every rank and any number of ranks): positions uniform along the
-electrode with centres at least 2 x width apart (more with a wider explicit flaw) and slot edges at least a width
-from the corners; depths i.i.d. from the distribution, truncated to [tip_radius, Lx - width] by redrawing.
+SeedSequence and scipy.stats; the same numbers on every rank and any number of ranks): centres at least 2 x width
+apart (more beside a wider explicit flaw), slot edges at least a width from the corners, uniform over those
+configurations in 2D (exact) and by random sequential addition on the 3D face; depths i.i.d. from the distribution,
+truncated to [tip_radius, Lx - width] by redrawing.
 """
 from __future__ import annotations
 
@@ -199,37 +201,47 @@ def spacing(width_a: float, width_b: float) -> float:
 
 
 def _hard_rods(count: int, width: float, length: float, obstacles, rng) -> list[float]:
-    """Centres (m) uniform on [1.5 w, L - 1.5 w] minus the obstacles' zones, at least 2 w apart: the free segments laid
-    end to end, sorted uniforms there shifted by i x 2 w (uniform over the allowed configurations), mapped back."""
+    """Centres (m) uniform over the configurations of `count` points on [1.5 w, L - 1.5 w] outside the obstacles'
+    zones, at least 2 w apart: the number in each free segment drawn with the weight of its configurations (volume
+    (L_k - (n - 1) 2 w)^n / n!), then sorted uniforms in each segment shifted by i x 2 w."""
     lo, hi = 1.5 * width, length - 1.5 * width
     zones = sorted((o.position[0] - spacing(width, o.width), o.position[0] + spacing(width, o.width))
                    for o in obstacles)
     free, start = [], lo
-    for a, b in zones:  # free segments [start, a] between merged exclusion zones
-        if a > start:
+    for a, b in zones:  # free segments [start, a] between the exclusion zones
+        if min(a, hi) > start:
             free.append((start, min(a, hi)))
         start = max(start, b)
-        if start >= hi:
-            break
-    if start < hi:
+    if hi > start:
         free.append((start, hi))
-    free = [(a, b) for a, b in free if b >= a]
-    total = sum(b - a for a, b in free)
     gap = 2.0 * width
-    slack = total - (count - 1) * gap
-    if not free or slack < 0.0:
+    n = np.arange(count + 1)
+
+    def log_volume(seg_length: float) -> np.ndarray:  # log of the configuration volume of 0..count rods, in gap units
+        room = (seg_length - (n - 1) * gap) / gap
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.where(room > 0.0, n * np.log(np.where(room > 0.0, room, 1.0)), -np.inf)
+        out -= np.array([math.lgamma(k + 1.0) for k in n])
+        out[0] = 0.0
+        return out
+
+    logv = [log_volume(b - a) for a, b in free]
+    log_z = np.full((len(free) + 1, count + 1), -np.inf)  # log volume of m rods on segments k.. (row k)
+    log_z[len(free), 0] = 0.0
+    for k in reversed(range(len(free))):
+        for m in range(count + 1):
+            log_z[k, m] = np.logaddexp.reduce(logv[k][: m + 1] + log_z[k + 1, m::-1])
+    if not np.isfinite(log_z[0, count]):
         raise UserError(f"initial.flaw_population.count: {count} flaws {width:g} m wide, 2 widths apart and a width "
                         f"from the corners, do not fit on the {length:g} m electrode beside the initial.flaws")
-    u = np.sort(rng.uniform(0.0, slack, size=count)) + gap * np.arange(count)
-    centres = []
-    for s in u:  # from the concatenated coordinate back to y
-        for a, b in free:
-            if s <= b - a:
-                centres.append(a + float(s))
-                break
-            s -= b - a
-        else:
-            centres.append(free[-1][1])
+    centres, left = [], count
+    for k, (a, b) in enumerate(free):
+        weights = np.exp(logv[k][: left + 1] + log_z[k + 1, left::-1] - log_z[k, left])
+        j = int(rng.choice(left + 1, p=weights / weights.sum()))
+        if j:
+            u = np.sort(rng.uniform(0.0, (b - a) - (j - 1) * gap, size=j)) + gap * np.arange(j)
+            centres.extend(float(a + v) for v in u)
+        left -= j
     return centres
 
 
