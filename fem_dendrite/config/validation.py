@@ -84,10 +84,6 @@ def validate_fracture(cfg: Config) -> None:
     f, mech, m = cfg.fracture, cfg.mechanics, cfg.mesh
     if f.sintering_cooldown and not cfg.mechanics.enabled:
         raise UserError("fracture.sintering_cooldown: needs mechanics.enabled = true (it is a mechanical load)")
-    if f.plating == "into_cracks" and not (f.enabled and cfg.electrochemistry.formulation == "faradaic"
-                                            and mech.coupling == "staggered"):
-        raise UserError("fracture.plating: \"into_cracks\" needs fracture.enabled = true, formulation \"faradaic\" "
-                        "and mechanics.coupling = \"staggered\" (the plated volume is a growth strain of the metal)")
     if not f.enabled:
         return
     if not mech.enabled:
