@@ -1,11 +1,13 @@
-"""Power-law creep of the metal: the backward-Euler return map of eps_dot = A (q / sigma_0)^n, written in UFL.
+"""Power-law creep of the metal: the local equation of the backward-Euler return map of eps_dot = A (q / sigma_0)^n,
+solved in UFL (physics.mechanics builds the return map with it).
 
 Law (von Mises, associative, deviatoric; Wang, Chang, Wolfenstine, Sakamoto, Materialia 2020, 100792 for Na):
 
     d eps_c/dt = A (q / sigma_0)^n (3/2) dev(sigma) / q,      q = sqrt(3/2 dev(sigma) : dev(sigma))
 
-Backward Euler from the accepted history is a radial return: with the elastic trial's q_tr the stress stays along the
-trial deviator, dev(sigma) = (q / q_tr) dev(sigma_tr), and q solves the scalar equation
+Backward Euler from the accepted history is a radial return: the stress stays along the trial deviator,
+dev(sigma) = (q / q_tr) dev(sigma_tr), and q solves the scalar equation (with J2 hardening H and a yield q_Y below
+the creep, physics.mechanics, q and q_tr are the overstresses q - q_Y, q_tr - q_Y and 3 mu becomes 3 mu + H)
 
     q + c q^n = q_tr,       c = 3 mu dt A sigma_0^-n                                                            (1)
 
@@ -19,12 +21,13 @@ convex, so Newton from y0 = min(0, -kappa / n) (the smaller of the elastic and t
 expression of (u, eta) and ufl.derivative gives the consistent tangent (the derivative of the converged Newton map,
 equal to the implicit one to the residual). The problem has the single parameter kappa, so the number of iterations
 is chosen once per exponent by a numpy scan over kappa in [-3000, 3000] (beyond, the asymptotes are exact): the
-fewest that bring max |F| below ITERATION_TOLERANCE (n = 5: 5 iterations). Units: any consistent set (the caller
-passes mu, sigma_0, q in the same stress unit and A, dt in the same time unit).
+fewest that bring max |F| below ITERATION_TOLERANCE (n = 5: 5 iterations; for |kappa| beyond the scan the start is the
+root to round-off). Units: any consistent set (the caller passes mu, sigma_0, q in the same stress unit and A, dt in
+the same time unit).
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import ufl
@@ -34,7 +37,8 @@ from fem_dendrite.errors import UserError
 ITERATION_TOLERANCE = 1e-12  # max |F| after the unrolled iterations, over the scanned kappa
 CHECK_TOLERANCE = 1e-8  # |F| above this at a quadrature point: the local solve failed (PlasticState.check_creep)
 MAX_ITERATIONS = 12
-_TINY_LOG = np.log(1e-300)  # ln c where c = 0 (no creep: an electrolyte point, a zero step)
+_TINY_LOG = np.log(1e-300)  # ln(dt A) where dt A = 0 (a zero step or rate: no creep)
+_TINY_STRESS = 1e-30  # floor of sigma_0 (0 where it is mixed away: the rate-independent limit), any stress unit
 
 
 def _softplus(z, lib=np):
@@ -60,7 +64,7 @@ def _newton(kappa, n: float, iterations: int, lib=np):
     return y, y + _softplus((n - 1.0) * y + kappa, lib)
 
 
-@lru_cache(maxsize=None)
+@cache
 def newton_iterations(exponent: float) -> int:
     """Unrolled Newton iterations for creep exponent n: the fewest with max |F| <= ITERATION_TOLERANCE over kappa in
     [-3000, 3000] (UserError for n < 1, where F is no longer convex, or if MAX_ITERATIONS do not suffice)."""
@@ -74,14 +78,14 @@ def newton_iterations(exponent: float) -> int:
     raise UserError(f"creep exponent {n:g}: the local Newton does not converge in {MAX_ITERATIONS} iterations")
 
 
-def log_creep_constant(mu, time_step, rate, reference_stress, exponent: float):
-    """ln c of eq. (1), c = 3 mu dt A sigma_0^-n, as a UFL scalar; c = 0 (A or dt zero) gives ln 1e-300."""
-    c = 3.0 * mu * time_step * rate
+def log_creep_constant(stiffness, time_step, rate, reference_stress, exponent: float):
+    """ln c of eq. (1), c = stiffness dt A sigma_0^-n (stiffness = 3 mu, or 3 mu + H over a yield), as a UFL scalar;
+    dt A = 0 counts as 1e-300 and sigma_0 is floored at 1e-30 (a mixed sigma_0 vanishes in the electrolyte)."""
     if isinstance(reference_stress, (int, float)):
-        log_s0 = float(np.log(float(reference_stress)))
+        log_s0 = float(np.log(max(float(reference_stress), _TINY_STRESS)))
     else:
-        log_s0 = ufl.ln(reference_stress)
-    return ufl.ln(ufl.max_value(c, np.exp(_TINY_LOG))) - exponent * log_s0
+        log_s0 = ufl.ln(ufl.max_value(reference_stress, _TINY_STRESS))
+    return ufl.ln(stiffness) + ufl.ln(ufl.max_value(time_step * rate, np.exp(_TINY_LOG))) - exponent * log_s0
 
 
 def stress_ratio(q_trial, log_c, exponent: float, iterations: int):

@@ -22,22 +22,22 @@ Radial return (backward Euler, exact for linear hardening) written in UFL at the
     f_tr = |s_tr| - sqrt(2/3) (sigma_Y + H ebar_p_n)
     dgamma = max(f_tr, 0) / (2 mu + 2 H / 3),   sigma = sigma_tr - 2 mu dgamma s_tr / |s_tr|
 
-Power-law creep (coeffs.creep_rate set; the metal's flow with mechanics.metal_flow = "creep", physics.creep):
+Power-law creep (coeffs.creep_rate set; the metal's flow with mechanics.metal_flow = "creep", physics.creep), a
+viscoplastic (Perzyna / Norton) flow over the J2 yield surface, associative and deviatoric like J2:
 
-    d eps_c/dt = A (q / sigma_0)^n (3/2) dev sigma / q,   q = sqrt(3/2) |dev sigma|   (A may be a UFL field, e.g.
-    h(eta) A_metal: the creep increment weighted by the metal fraction, zero in the electrolyte)
+    d ebar_p/dt = A <(q - q_Y) / sigma_v>^n,   d eps_p/dt = d ebar_p/dt (3/2) dev sigma / q,   q = sqrt(3/2) |dev sigma|
+    q_Y = sigma_Y + H ebar_p (plasticity on), 0 (off)
 
-shares the history with J2 (eps_p = plastic + creep strain, ebar_p = their equivalent strain, on which J2 hardens).
-Backward Euler of both flows together, with q_tr = sqrt(3/2) |s_tr| and q_Y = sigma_Y + H ebar_p_n:
+i.e. the flow stress at the plastic rate p' is q_Y + sigma_v (p' / A)^(1/n). sigma_v -> 0 is rate-independent J2
+(above); q_Y = 0 is pure power-law creep, eps_dot = A (q / sigma_v)^n (Wang et al. 2020 for Na). sigma_v, A, sigma_Y,
+H may be UFL fields: the coupling mixes the flow stress by phase, sigma_v = h(eta) sigma_0 and sigma_Y, H = (1 - h)
+x the electrolyte's (solve.coupling), so the metal creeps and the electrolyte keeps its J2. eps_p, ebar_p hold the
+whole inelastic strain. Backward Euler is a radial return: with the trial overstress x_tr = q_tr - q_Y(ebar_p_n),
+the overstress x = q - q_Y(ebar_p) solves
 
-    q = min(q_c, q_J2),   q_c + 3 mu dt A (q_c / sigma_0)^n = q_tr   (creep alone: unrolled Newton, physics.creep),
-                          q_J2 = min(q_tr, (H q_tr + 3 mu q_Y) / (H + 3 mu))   (the J2 radial return alone)
-    sigma = sigma_tr - (1 - q / q_tr) s_tr,  eps_p = eps_p_n + (1 - q / q_tr) s_tr / (2 mu),
-    ebar_p = ebar_p_n + (q_tr - q) / (3 mu)
-
-This is the exact backward-Euler solution of the combined law d ebar = d ebar_creep(q) + d ebar_J2, d ebar_J2 >= 0,
-q <= q_Y + H d ebar, complementarity (J2 inactive iff the creep-only q_c lies inside the hardened yield surface,
-i.e. q_c <= q_J2); without plasticity q = q_c.
+    x + (3 mu + H) dt A (x / sigma_v)^n = x_tr     (x_tr > 0; else no flow)   (unrolled Newton, physics.creep)
+    d ebar = (x_tr - x) / (3 mu + H),  sigma = sigma_tr - 3 mu d ebar s_tr / q_tr,
+    eps_p = eps_p_n + (3/2) d ebar s_tr / q_tr
 
 sigma is a UFL expression of (u, eta), so ufl.derivative of the residual gives the consistent (algorithmic)
 tangent of the return map; no tangent is coded by hand. The history (eps_p_n 3x3, ebar_p_n) lives on a
@@ -86,6 +86,7 @@ HISTORY_NAMES = ("plastic_strain", "equivalent_plastic_strain")
 # |s| is evaluated as sqrt(max(s:s, _TINY)): finite value and derivative at s = 0 (a stress-free state) in any
 # stress unit (a stress of 1e-100 is far below anything physical in Pa or in scaled units).
 _TINY = 1e-200
+_TINY_STRESS = 1e-100  # floor of the trial overstress in the creep return's logarithm (no flow below it)
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,10 @@ class MechanicsCoefficients:
     thermal_strain: a 3x3 UFL eigenstrain added to eps_eta (None: none; the sintering cool-down's, solve.sintering),
     growth_strain: a 3x3 UFL eigenstrain added to eps_eta (None: none), e.g. a volumetric growth rate x time x I that
     stands in for metal plated into a confined flaw (tests/test_creep.py),
-    creep (physics.creep; None: none): creep_rate A (1/time, float or UFL, e.g. h(eta) A_metal),
-    creep_reference_stress sigma_0 (units of E), creep_exponent n (float >= 1), time_step dt (Constant, the unit of
-    1/A); creep_iterations: the unrolled local Newton iterations (None: physics.creep.newton_iterations(n)).
+    creep (physics.creep; None: none): creep_rate A (1/time, float or UFL), creep_reference_stress sigma_v (units of
+    E, float or UFL, e.g. h(eta) sigma_0: the viscous overstress over the J2 yield when plasticity is on),
+    creep_exponent n (float >= 1), time_step dt (Constant, the unit of 1/A); creep_iterations: the unrolled local
+    Newton iterations (None: physics.creep.newton_iterations(n)).
     """
 
     youngs_modulus: Any
@@ -280,28 +282,29 @@ class PlasticState:
         return sigma, eps_p_new, ebar_p_new, f_tr
 
     def _creep_return_map(self, e_el, dim, coeffs: MechanicsCoefficients):
-        """(sigma, eps_p_new, ebar_p_new, f_trial or None, F) of creep [+ J2] (module docstring); F: the relative
-        residual of the local creep equation."""
+        """(sigma, eps_p_new, ebar_p_new, f_trial or None, F) of the viscoplastic return (module docstring); F: the
+        relative residual of the local overstress equation."""
         mu, _ = coeffs.lame()
         sigma_tr = elastic_stress(e_el - self.eps_p, coeffs.youngs_modulus, coeffs.poisson_ratio, dim, "strain")
         s_tr = ufl.dev(sigma_tr)
         norm_s = _norm(s_tr)
         q_tr = np.sqrt(1.5) * norm_s
-        n = float(coeffs.creep_exponent)
-        iterations = coeffs.creep_iterations if coeffs.creep_iterations is not None else creep.newton_iterations(n)
-        log_c = creep.log_creep_constant(mu, coeffs.time_step, coeffs.creep_rate, coeffs.creep_reference_stress, n)
-        ratio, residual = creep.stress_ratio(q_tr, log_c, n, iterations)
-        f_tr = None
-        if coeffs.plasticity:  # the J2 return alone caps q (exact for the combined law, module docstring)
+        f_tr, H, over_tr = None, 0.0, q_tr
+        if coeffs.plasticity:
             H = coeffs.hardening_modulus
             q_yield = coeffs.yield_stress + H * self.ebar_p
             f_tr = norm_s - np.sqrt(2.0 / 3.0) * q_yield
-            ratio = ufl.min_value(ratio, (H + 3.0 * mu * q_yield / q_tr) / (H + 3.0 * mu))
-        relaxed = 1.0 - ratio
-        sigma = sigma_tr - relaxed * s_tr
-        eps_p_new = self.eps_p + relaxed / (2.0 * mu) * s_tr
-        ebar_p_new = self.ebar_p + relaxed * q_tr / (3.0 * mu)
-        return sigma, eps_p_new, ebar_p_new, f_tr, residual
+            over_tr = q_tr - q_yield
+        n = float(coeffs.creep_exponent)
+        iterations = coeffs.creep_iterations if coeffs.creep_iterations is not None else creep.newton_iterations(n)
+        stiffness = 3.0 * mu + H
+        log_c = creep.log_creep_constant(stiffness, coeffs.time_step, coeffs.creep_rate,
+                                         coeffs.creep_reference_stress, n)
+        ratio, residual = creep.stress_ratio(ufl.max_value(over_tr, _TINY_STRESS), log_c, n, iterations)
+        dp = ufl.max_value(over_tr, 0.0) * (1.0 - ratio) / stiffness
+        sigma = sigma_tr - (3.0 * mu * dp / q_tr) * s_tr
+        eps_p_new = self.eps_p + (1.5 * dp / q_tr) * s_tr
+        return sigma, eps_p_new, self.ebar_p + dp, f_tr, residual
 
     def stress(self, u, eta, coeffs: MechanicsCoefficients):
         """Cauchy stress (3x3 UFL, units of E): return-mapped from the history if coeffs.plasticity or creep, else
