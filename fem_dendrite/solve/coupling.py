@@ -140,11 +140,26 @@ class MechanicsCoupling:
         if self.sintering is not None:
             self.sintering.attach(msh, problem.domain)
             thermal = self.sintering.thermal_strain(eta)
+        # metal_flow = "creep": the flow stress at the plastic rate p' is mixed by phase like the J2 yield below,
+        # h(eta) sigma_0 (p'/A)^(1/n) + (1 - h(eta)) (sigma_Y + H ebar_p) of the electrolyte: Na creeps (A scaled by t0,
+        # sigma_0 by E0) and the electrolyte keeps its J2 (physics.mechanics, viscoplastic return)
+        creep, j2 = {}, by_phase
+        if m.metal_flow == "creep":
+            if not plastic:
+                raise UserError("mechanics.metal_flow = \"creep\" needs mechanics.plasticity = true (the electrolyte's "
+                                "yield bounds the interface's flow stress)")
+            na = mat.metal
+            creep = {"creep_rate": float(na.creep_rate) * sc.time, "creep_exponent": float(na.creep_exponent),
+                     "creep_reference_stress": materials.phase_mix(float(na.creep_reference_stress) / S, 0.0, eta),
+                     "time_step": problem.dt}
+
+            def j2(name):
+                return materials.phase_mix(0.0, float(getattr(mat.electrolyte, name)) / S, eta)
         self.coeffs = mech.MechanicsCoefficients(
             youngs_modulus=youngs, poisson_ratio=poisson, reference_phase=self.reference_phase,
-            yield_stress=by_phase("yield_stress") if plastic else None,
-            hardening_modulus=by_phase("hardening_modulus") if plastic else 0.0,
-            volume_expansion=self.omega, plane=m.plane, plasticity=plastic, thermal_strain=thermal)
+            yield_stress=j2("yield_stress") if plastic else None,
+            hardening_modulus=j2("hardening_modulus") if plastic else 0.0,
+            volume_expansion=self.omega, plane=m.plane, plasticity=plastic, thermal_strain=thermal, **creep)
         # scaled stack pressure (a Constant: a load history can change it between steps)
         self.pressure = fem.Constant(msh, PETSc.ScalarType(float(m.stack_pressure) / S))
         # the undamaged (effective) stress of the return map; with fracture the damaged mixture's stress
