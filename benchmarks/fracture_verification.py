@@ -25,7 +25,13 @@ E, NU, GC = 5.0e10, 0.26, 39.2
 RATIOS = (0.1, 0.2, 0.25, 0.3, 0.4, 0.6)
 
 
-def timed_run(cfg, out):
+def timed_run(cfg, out, reuse: bool):
+    """The case's summary and wall time: run it, or with `reuse` take a finished run's folder as it is."""
+    done = Path(out) / "summary.json"
+    if reuse and done.exists():
+        summary = json.loads(done.read_text())
+        if summary.get("status") == "completed":
+            return summary, summary["wall_time_s"]
     start = time.perf_counter()
     summary = simulation.run(cfg, out, quiet=True)
     return summary, time.perf_counter() - start
@@ -34,6 +40,7 @@ def timed_run(cfg, out):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="results/fracture_verification")
+    parser.add_argument("--reuse", action="store_true", help="take the cases already finished in --out as they are")
     args = parser.parse_args()
     out = Path(args.out)
     plane = cases.plane_modulus(E, NU)
@@ -42,7 +49,7 @@ def main() -> None:
     opening = {}
     for length in (1.0e-7, 5.0e-8):
         summary, wall = timed_run(config.load("fracture_sneddon", cases.sneddon_held(length, 4.0e8)),
-                                  out / f"opening_l{length}")
+                                  out / f"opening_l{length}", args.reuse)
         volume, profile = cases.sneddon_opening(out / f"opening_l{length}", 4.0e8, plane)
         opening[f"{length:g}"] = {"volume_ratio": volume, "profile_ratio": profile.tolist(), "wall_s": wall,
                                   "dofs": summary["dofs"]}
@@ -50,13 +57,14 @@ def main() -> None:
 
     pc = {}
     cfg = config.load("fracture_sneddon")
-    summary, wall = timed_run(cfg, out / "sneddon_bundled")
+    summary, wall = timed_run(cfg, out / "sneddon_bundled", args.reuse)
     h_over_l = cfg.mesh.cell_size_fine_m / cfg.fracture.length_m
     pc["bundled"] = {"critical_pressure_Pa": summary["critical_pressure_Pa"], "steps": summary["steps"],
                      "alternate_minimisation_iterations": summary["alternate_minimisation_iterations"],
                      "dofs": summary["dofs"], "wall_s": wall, "l_over_a": 0.1, "h_over_l": h_over_l}
     for length in (1.0e-7, 5.0e-8):
-        summary, wall = timed_run(config.load("fracture_sneddon", cases.sneddon_ramp(length)), out / f"pc_l{length}")
+        summary, wall = timed_run(config.load("fracture_sneddon", cases.sneddon_ramp(length)), out / f"pc_l{length}",
+                                  args.reuse)
         pc[f"small_l{length:g}"] = {"critical_pressure_Pa": summary["critical_pressure_Pa"], "wall_s": wall,
                                     "dofs": summary["dofs"], "l_over_a": length / cases.CRACK_HALF_LENGTH_M,
                                     "h_over_l": 0.25}
@@ -65,7 +73,7 @@ def main() -> None:
     record["sneddon_critical_pressure"] = pc
 
     cfg = config.load("fracture_sneddon", cases.edge_crack())
-    summary, wall = timed_run(cfg, out / "edge")
+    summary, wall = timed_run(cfg, out / "edge", args.reuse)
     toughness = math.sqrt(plane * cases.effective_toughness(GC, 0.25))
     record["edge_crack"] = {"critical_pressure_Pa": summary["critical_pressure_Pa"], "wall_s": wall,
                             "expected_Pa": toughness / (cases.tada_sent(1.0 / 8.0) * math.sqrt(math.pi * 1.0e-6)),
@@ -74,7 +82,8 @@ def main() -> None:
     deflection = []
     for ratio in RATIOS:
         run_dir = out / f"deflection_{ratio:g}"
-        summary, wall = timed_run(config.load("fracture_sneddon", cases.deflection_bicrystal(ratio, GC)), run_dir)
+        summary, wall = timed_run(config.load("fracture_sneddon", cases.deflection_bicrystal(ratio, GC)), run_dir,
+                                  args.reuse)
         path = cases.deflection_path(run_dir)
         deflection.append({"gb_over_grain": ratio, **path, "wall_s": wall,
                            "path": "along the GB" if path["along"] > 0.5 > path["through"] else
