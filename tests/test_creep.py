@@ -336,14 +336,16 @@ def slot_pressures(comm, growth_rate: float, cells=(80, 8), steps: int = 20, dt_
 
 
 def test_slot_under_a_plating_flux_reaches_the_steady_extrusion_pressure():
-    """A Na-filled slot of depth a = 10 um and width w = 1 um (a / w = 10) grows by g = 2.5e-4 1/s (about 10
-    mA/cm^2 of plating over the mouth of an 0.4 um-wide flaw 10 um deep). The pressure first rises elastically
+    """A Na-filled slot of depth a = 10 um and width w = 1 um (a / w = 10) grows by g = 2.5e-4 1/s (the Na that
+    1 mA/cm^2 plates over its 1 um mouth, 2.46 nm/s x 1 um / 10 um^2). The pressure first rises elastically
     (K g t) and then settles where creep extrudes the growth through the mouth: steady to 1e-4 over the last two
     steps (t = 300 and 418 s), at the lubrication pressure (lubrication_pressure): bottom p(0) = 5.01 MPa, measured
     5.04 (+0.7 %), p(a/4) +1.3 %, p(a/2) +1.9 %, within 3 %. The difference is the mouth's end effect, an offset
     of ~0.05 MPa (the flow is not yet a Poiseuille profile at the traction-free exit), O(w / a): measured
     +1.9 / +0.7 / +0.23 % at the bottom for a / w = 5 / 10 / 20, while halving the cells changes p by 0.03 %.
-    Steady creep carries no elastic rate, so p scales as g^(1/n) exactly: 32 g gives 2 p (to 1e-3)."""
+    Steady creep carries no elastic rate, so p scales as g^(1/n) exactly: 32 g gives 2 p (to 1e-3). The mesh is Q2
+    quadrilaterals because the steady flow is isochoric: P1 triangles lock (p(0) = 20 MPa at 418 s and rising, P1
+    quadrilaterals 9.4), P2 triangles lock in the clamped bottom corners (p(0) = 6.3 MPa and rising, p(a/4) +1.8 %)."""
     history = slot_pressures(COMM, 2.5e-4)
     (_, before), (_, steady) = history[-2], history[-1]
     assert np.allclose(steady, before, rtol=1e-4)
