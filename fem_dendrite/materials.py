@@ -47,3 +47,11 @@ def phase_mix(metal, electrolyte, eta):
     """Two-phase property h(eta) P_metal + (1 - h(eta)) P_SE (for properties without a GB value)."""
     h_eta = interpolation(eta)
     return h_eta * metal + (1.0 - h_eta) * electrolyte
+
+
+def phase_mix_geometric(metal, electrolyte, eta):
+    """P_metal^h(eta) P_SE^(1 - h(eta)) (positive values): for a property that spans decades across the interface,
+    e.g. a flow stress of 0.5 MPa in Na against 100 GPa in a brittle ceramic, the linear mix leaves metal at
+    eta = 0.95 with 120 MPa; the geometric mix with 0.51 MPa."""
+    h_eta = interpolation(eta)
+    return ufl.exp(h_eta * ufl.ln(metal) + (1.0 - h_eta) * ufl.ln(electrolyte))

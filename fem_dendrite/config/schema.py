@@ -144,7 +144,7 @@ class MechanicsConfig:
     enabled: bool = _p()
     plasticity: bool = _p()
     plane: str = _p(choices=("strain", "stress"))
-    support: str = _p(choices=("roller", "clamped"))
+    support: str = _p(choices=("roller", "counter", "clamped"))
     lateral_faces: str = _p(choices=("roller", "free"))
     freeze_phase: bool = _p()
     eigenstrain_reference: str = _p(choices=("initial", "pristine"))
@@ -153,6 +153,9 @@ class MechanicsConfig:
     # the metal's inelastic flow: "plastic" (rate-independent J2 with linear hardening) or "creep" (power-law creep,
     # materials.metal.creep_*; the electrolyte keeps its J2 law)
     metal_flow: str = _p(choices=("plastic", "creep"))
+    # how the yield stress mixes across the interface: "linear" (h P_metal + (1 - h) P_SE, as every property) or
+    # "geometric" (P_metal^h P_SE^(1-h): for a brittle electrolyte whose yield stands in for "none")
+    flow_mixing: str = _p(choices=("linear", "geometric"))
     volume_expansion: Quantity = _q("1", "nonnegative", bounds=(0.0, 1.0, "a relative volume change (Na: 0.05)"))
     stack_pressure: Quantity = _q("Pa", "nonnegative", bounds=(0.0, 1.0e9, "beyond the electrolyte's strength"))
 
@@ -231,6 +234,9 @@ class TimeConfig:
     cut_factor: float = _p(check="open_unit_interval")
     easy_newton_iterations: int = _p(check="positive")
     max_phase_change: float = _p(check="positive")
+    # the staggered stress the overpotential sees may change by at most this much per step (Pa; 0: no limit): the
+    # explicit lag of a confined deposit's pressure, which feeds its own plating rate (fracture.plating)
+    max_stress_change_Pa: float = _p(check="nonnegative")
     max_steps: int = _p(check="positive")
     stop_at_short_circuit: bool = _p()
     # accepted steps during which dt stays below a step size that failed (0: off; fem_dendrite.solve.timestepping)
@@ -315,6 +321,11 @@ class FractureConfig:
     crack_pressure: Quantity = _q("Pa", "nonnegative", bounds=(0.0, 1.0e10, "beyond any ceramic's strength"))
     crack_pressure_rate: Quantity = _q("Pa/s", "nonnegative")  # p(t) = crack_pressure + rate t in the cracks
     ramp_stop_growth_m: float = _p(check="positive")  # a pressure ramp stops once the crack grew by this much
+    # "anywhere": plated metal replaces the electrolyte wherever the front is (the phase-field models' default);
+    # "into_cracks": only where the electrolyte is broken (d >= plating_damage); elsewhere the plated volume is a
+    # growth strain of the metal (a confined deposit pushes on its walls: solve.confined_plating)
+    plating: str = _p(choices=("anywhere", "into_cracks"))
+    plating_damage: float = _p(check="open_unit_interval")
     initial_cracks: tuple = field(default=(), metadata={"item": CrackSegment})
 
 

@@ -84,6 +84,13 @@ def validate_fracture(cfg: Config) -> None:
     f, mech, m = cfg.fracture, cfg.mechanics, cfg.mesh
     if f.sintering_cooldown and not cfg.mechanics.enabled:
         raise UserError("fracture.sintering_cooldown: needs mechanics.enabled = true (it is a mechanical load)")
+    if cfg.mechanics.enabled and cfg.mechanics.metal_flow == "creep" and not cfg.mechanics.plasticity:
+        raise UserError("mechanics.metal_flow: \"creep\" needs mechanics.plasticity = true (the electrolyte's yield "
+                        "bounds the interface's flow stress)")
+    if f.plating == "into_cracks" and not (f.enabled and cfg.electrochemistry.formulation == "faradaic"
+                                            and mech.coupling == "staggered"):
+        raise UserError("fracture.plating: \"into_cracks\" needs fracture.enabled = true, formulation \"faradaic\" "
+                        "and mechanics.coupling = \"staggered\" (the plated volume is a growth strain of the metal)")
     if not f.enabled:
         return
     if not mech.enabled:

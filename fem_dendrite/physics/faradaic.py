@@ -104,3 +104,17 @@ def electrolyte_conductivity(eta, conductivity, floor):
 def charge_residual(phi, test, conductivity, source, dx):
     """Charge conservation in the electrolyte:  div(sigma_e grad phi) = q_F  (weak form, natural on metal faces)."""
     return conductivity * ufl.inner(ufl.grad(phi), ufl.grad(test)) * dx + source * test * dx
+
+
+def crack_gate(damage, threshold: float, width: float = 0.2):
+    """chi(d): 0 in intact electrolyte, 1 where it is broken (d >= threshold), the interpolation h across the
+    `width` below the threshold: plated metal replaces the electrolyte only where chi > 0."""
+    x = ufl.max_value(ufl.min_value((damage - (threshold - width)) / width, 1.0), 0.0)
+    return interpolation(x)
+
+
+def blocked_plating(reaction_current, eta, gate, regularisation):
+    """(1 - chi) i_F 2 eta |grad eta| (scaled current per volume): the plating current at an interface that intact
+    electrolyte holds. Its metal cannot move the front; its volume becomes a growth strain of the metal. The weight
+    2 eta |grad eta| puts it on the metal side of the interface and integrates to one across it, like |grad eta|."""
+    return (1.0 - gate) * reaction_current * 2.0 * ufl.max_value(eta, 0.0) * interface_density(eta, regularisation)

@@ -22,9 +22,10 @@ Choices:
   iteration in the default case (tests/test_coupling.py::test_p2_displacement_converges_the_interface_stress).
 - History (eps_p, ebar_p) on the quadrature rule of cfg.solver.quadrature_degree; it changes only in accept(), so a
   rejected step leaves no trace (reject() restores u from the last accepted u; the history was never written).
-- Supports (mechanics.support): "roller": u_x = 0 on the plating face (x = x_min); "clamped": u = 0 on the plating
-  and counter faces. Side faces (mechanics.lateral_faces): "roller" (default): u.n = 0 on the y faces (3D: and the
-  z faces), the symmetry planes of a window cut from a wider cell; "free": traction free (the edge of a cell; with
+- Supports (mechanics.support): "roller": u_x = 0 on the plating face (x = x_min); "counter": u_x = 0 on the counter
+  face instead, so that the plating side can move (the Na electrode thickens against the stack pressure, which then
+  acts on the plating face); "clamped": u = 0 on the plating and counter faces. Side faces
+  (mechanics.lateral_faces): "roller" (default): u.n = 0 on the y faces (3D: and the z faces), the symmetry planes of a window cut from a wider cell; "free": traction free (the edge of a cell; with
   the roller support the rigid modes are then removed at points of the plating face: 2D u_y = 0 at its lowest
   corner; 3D u_y = u_z = 0 at (y_min, z_min) and u_z = 0 at (y_max, z_min)). Free sides let new metal expand
   sideways where it meets them, so plating runs ahead along the sides of the window.
@@ -59,6 +60,7 @@ from fem_dendrite.errors import ConvergenceError, UserError
 from fem_dendrite.mesh import FACET_TAGS
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import mechanics as mech
+from fem_dendrite.solve.confined_plating import ConfinedPlating
 from fem_dendrite.solve.fracture import Fracture
 from fem_dendrite.solve.presets import PRESETS
 from fem_dendrite.solve.sintering import Sintering
@@ -92,6 +94,7 @@ class MechanicsCoupling:
         self.fracture = Fracture(cfg, scales) if cfg.fracture.enabled else None
         self.sintering = Sintering(cfg) if cfg.fracture.sintering_cooldown else None
         self.cooldown_record = None
+        self.confined_plating = None  # fracture.plating = "into_cracks": the plated metal's growth strain (attach)
 
     @property
     def problem(self):
@@ -120,8 +123,10 @@ class MechanicsCoupling:
         eta = problem.eta
 
         def by_phase(name):
-            return materials.phase_mix(float(getattr(mat.metal, name)) / S,
-                                       float(getattr(mat.electrolyte, name)) / S, eta)
+            metal, electrolyte = float(getattr(mat.metal, name)) / S, float(getattr(mat.electrolyte, name)) / S
+            if m.flow_mixing == "geometric" and name == "yield_stress":
+                return materials.phase_mix_geometric(metal, electrolyte, eta)
+            return materials.phase_mix(metal, electrolyte, eta)
 
         youngs = materials.mix(float(mat.metal.youngs_modulus) / S, float(mat.electrolyte.youngs_modulus) / S,
                                float(mat.grain_boundary.youngs_modulus) / S, eta, problem.domain.beta,
@@ -140,6 +145,10 @@ class MechanicsCoupling:
         if self.sintering is not None:
             self.sintering.attach(msh, problem.domain)
             thermal = self.sintering.thermal_strain(eta)
+        growth = None
+        if cfg.fracture.plating == "into_cracks":  # its rate comes from the Faradaic forms (set_rate)
+            self.confined_plating = ConfinedPlating(msh, self.state.quadrature_degree)
+            growth = self.confined_plating.growth_strain()
         # metal_flow = "creep": the flow stress at the plastic rate p' is mixed by phase like the J2 yield below,
         # h(eta) sigma_0 (p'/A)^(1/n) + (1 - h(eta)) (sigma_Y + H ebar_p) of the electrolyte: Na creeps (A scaled by t0,
         # sigma_0 by E0) and the electrolyte keeps its J2 (physics.mechanics, viscoplastic return)
@@ -154,12 +163,15 @@ class MechanicsCoupling:
                      "time_step": problem.dt}
 
             def j2(name):
+                if m.flow_mixing == "geometric" and name == "yield_stress":  # the metal's yield, then creep above it
+                    return by_phase(name)
                 return materials.phase_mix(0.0, float(getattr(mat.electrolyte, name)) / S, eta)
         self.coeffs = mech.MechanicsCoefficients(
             youngs_modulus=youngs, poisson_ratio=poisson, reference_phase=self.reference_phase,
             yield_stress=j2("yield_stress") if plastic else None,
             hardening_modulus=j2("hardening_modulus") if plastic else 0.0,
-            volume_expansion=self.omega, plane=m.plane, plasticity=plastic, thermal_strain=thermal, **creep)
+            volume_expansion=self.omega, plane=m.plane, plasticity=plastic, thermal_strain=thermal,
+            growth_strain=growth, **creep)
         # scaled stack pressure (a Constant: a load history can change it between steps)
         self.pressure = fem.Constant(msh, PETSc.ScalarType(float(m.stack_pressure) / S))
         # the undamaged (effective) stress of the return map; with fracture the damaged mixture's stress
@@ -192,19 +204,21 @@ class MechanicsCoupling:
             return [fem.dirichletbc(np.zeros(dim, dtype=PETSc.ScalarType),
                                     fem.locate_dofs_topological(V, fdim, np.concatenate([plating, counter])),
                                     V)] + lateral
-        bcs = [fem.dirichletbc(zero, fem.locate_dofs_topological(V.sub(0), fdim, plating), V.sub(0))] + lateral
-        if lateral:  # u_x = 0 on the plating face and u.n = 0 on the sides leave no rigid-body mode
+        held = plating if self.cfg.mechanics.support == "roller" else tags.find(FACET_TAGS["counter"])
+        bcs = [fem.dirichletbc(zero, fem.locate_dofs_topological(V.sub(0), fdim, held), V.sub(0))] + lateral
+        if lateral:  # u_x = 0 on the held face and u.n = 0 on the sides leave no rigid-body mode
             return bcs
-        # rigid modes left by u_x = 0 on the plating face: pin corner points of that face
+        # rigid modes left by u_x = 0 on the held face: pin corner points of that face
         x = msh.geometry.x
         lo, hi = np.empty(3), np.empty(3)
         msh.comm.Allreduce(x.min(axis=0), lo, op=MPI.MIN)
         msh.comm.Allreduce(x.max(axis=0), hi, op=MPI.MAX)
         tol = 1e-8 * max(float(np.max(hi - lo)), 1.0)
+        x_held = lo[0] if self.cfg.mechanics.support == "roller" else hi[0]
 
         def corner(y, z=None):
             def where(p):
-                ok = np.isclose(p[0], lo[0], atol=tol) & np.isclose(p[1], y, atol=tol)
+                ok = np.isclose(p[0], x_held, atol=tol) & np.isclose(p[1], y, atol=tol)
                 return ok & np.isclose(p[2], z, atol=tol) if z is not None else ok
             return where
 
@@ -213,20 +227,23 @@ class MechanicsCoupling:
             vertices = self._vertices(where)
             found = msh.comm.allreduce(len(vertices), op=MPI.SUM)
             if found == 0:
-                raise UserError("mechanics.support = \"roller\": no mesh vertex at a corner of the plating face "
-                                "to remove the rigid-body modes (the mesh must be a box)")
+                raise UserError(f"mechanics.support = \"{self.cfg.mechanics.support}\": no mesh vertex at a corner "
+                                "of the held face to remove the rigid-body modes (the mesh must be a box)")
             for i in components:
                 bcs.append(fem.dirichletbc(zero, fem.locate_dofs_topological(V.sub(i), 0, vertices), V.sub(i)))
         return bcs
 
     # -- forms -------------------------------------------------------------------------------------------------------
     def residual(self):
-        """integral sigma(u, eta) : eps(v) dx (+ integral p n.v ds on the counter face with the roller support)."""
+        """integral sigma(u, eta) : eps(v) dx (+ integral p n.v ds on the loaded face: the counter face with the roller
+        support, the plating face with the counter support)."""
         v = ufl.TestFunction(self.V)
         F = ufl.inner(self.sigma, mech.strain(v)) * self.dx
-        if self.cfg.mechanics.support == "roller":
+        support = self.cfg.mechanics.support
+        if support != "clamped":
             n = ufl.FacetNormal(self.mesh)
-            F = F + self.pressure * ufl.inner(n, v) * self.problem.ds(FACET_TAGS["counter"])
+            loaded = "counter" if support == "roller" else "plating"
+            F = F + self.pressure * ufl.inner(n, v) * self.problem.ds(FACET_TAGS[loaded])
         if self.fracture is not None and (work := self.fracture.pressure_residual(v)) is not None:
             F = F + work  # a pressure inside the cracks
         return F
@@ -287,7 +304,7 @@ class MechanicsCoupling:
 
         def accept() -> None:
             self.initial_increments += 1
-            self.accept()
+            self.accept(time_step=False)
 
         try:
             if self.sintering is not None:
@@ -382,7 +399,7 @@ class MechanicsCoupling:
         Newton starts from the predictor u_old + w dt du/dt (du/dt of the last accepted step, u_rate; w =
         PREDICTOR_WEIGHT), not from u_old: at u_old every quadrature point that yielded in the last step sits on its
         yield surface (f_tr = 0, where the consistent tangent of the return map switches between plastic and
-        elastic). The converged u is the same to the solver tolerance (README "Newton iterations per step").
+        elastic). The converged u is the same to the solver tolerance (docs/performance/default_run.md "Newton iterations per step").
         """
         self.u.x.array[:] = self.u_old.x.array + PREDICTOR_WEIGHT * float(self.problem.dt.value) * self.u_rate.x.array
         if self.fracture is not None:  # alternate minimisation of (u, d) from the predicted u
@@ -397,6 +414,7 @@ class MechanicsCoupling:
         if snes.getConvergedReason() <= 0 or not finite:
             raise ConvergenceError(f"mechanics: the equilibrium did not converge (SNES reason "
                                    f"{snes.getConvergedReason()}, {snes.getIterationNumber()} iterations)")
+        self.state.check_creep(self.u, self.problem.eta, self.coeffs)  # the local creep solve met its equation
         return snes.getIterationNumber()
 
     def _initial_options(self) -> dict:
@@ -415,21 +433,37 @@ class MechanicsCoupling:
             opts["snes_linesearch_type"] = "basic"
         return opts
 
-    def accept(self) -> None:
+    def accept(self, time_step: bool = True) -> None:
         """Accepted step: history from the converged (u, eta), du/dt of the step, u_old = u, output fields
-        refreshed."""
+        refreshed; a time step (not a load step of the initial state) also adds its plating's growth strain."""
         self.state.accept(self.u, self.problem.eta, self.coeffs)
         self.u_rate.x.array[:] = (self.u.x.array - self.u_old.x.array) / float(self.problem.dt.value)
         self.u_old.x.array[:] = self.u.x.array
         if self.fracture is not None:
             self.fracture.accept()
+        if self.confined_plating is not None and time_step:
+            self.confined_plating.accept()
         self._refresh_outputs()
+
+    def hydrostatic_change(self) -> float:
+        """max over cells of |sigma_h now - sigma_h accepted| (Pa), both cell averages over the history's quadrature
+        points: how far this step moves the stress the staggered overpotential sees next. Collective."""
+        fields = self.cell_fields()  # the accepted state's averages (refreshed on accept)
+        if getattr(self, "_trial_hydrostatic", None) is None:
+            Q = fields["hydrostatic_stress"].function_space
+            self._trial_hydrostatic = fem.form(mech.hydrostatic_stress(self.sigma) * ufl.TestFunction(Q) * self.dx)
+        n, volume = self._outputs["n"], self._outputs["volume"]
+        trial = fem.assemble_vector(self._trial_hydrostatic).array[:n] / volume
+        local = np.max(np.abs(trial - fields["hydrostatic_stress"].x.array[:n]), initial=0.0)
+        return self.mesh.comm.allreduce(float(local), op=MPI.MAX) * self.scales.energy_density
 
     def reject(self) -> None:
         """Rejected step: u (and d) back to the last accepted ones (the history is only written by accept)."""
         self.u.x.array[:] = self.u_old.x.array
         if self.fracture is not None:
             self.fracture.reject()
+        if self.confined_plating is not None:
+            self.confined_plating.reject()
 
     def checkpoint_fields(self) -> dict:
         """{name: Function} a restart needs: u, u_old, du/dt of the last step (the staggered solve's predictor)
@@ -438,6 +472,8 @@ class MechanicsCoupling:
                   "equivalent_plastic_strain": self.state.ebar_p}
         if self.fracture is not None:
             fields.update(self.fracture.checkpoint_fields())
+        if self.confined_plating is not None:
+            fields.update(self.confined_plating.checkpoint_fields())
         return fields
 
     def restored(self) -> None:

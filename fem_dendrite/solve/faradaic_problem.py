@@ -59,7 +59,8 @@ class _BorderedSolve:
         w = sens_F.duplicate()
         self.inner.solve(sens_F, w)  # b = J^-1 dF/dV_s
         denominator = dI_dV - sens_I.dot(w)
-        dV = (sens_I.dot(x) - mismatch) / denominator
+        # no metal to plate on leaves the current blind to V_s: no correction (the constraint then fails, one line)
+        dV = (sens_I.dot(x) - mismatch) / denominator if denominator != 0.0 and math.isfinite(denominator) else 0.0
         x.axpy(dV, w)
         problem.set_metal_potential(float(problem.metal_potential.value) + dV)
         w.destroy()
@@ -147,16 +148,30 @@ class FaradaicProblem(CoupledProblem):
                                     capillary_pressure)
 
         alpha, n = self.p.transfer_coefficient, self.p.charge_number
+        regularisation = 0.01 / self.interface_length()
         self.overpotential = overpotential(self.metal_potential)
         self.reaction_current = fd.reaction_current(self.overpotential, i0, alpha, n)
-        velocity = self.molar_volume * self.reaction_current
+        # fracture.plating = "into_cracks": the front moves only into broken electrolyte (chi); the rest of the plated
+        # volume is a growth strain of the metal (solve.confined_plating), its current a sink of its own
+        confined = None if mechanics is None else mechanics.confined_plating
+        gate = None if confined is None else fd.crack_gate(mechanics.fracture.d, cfg.fracture.plating_damage)
+
+        def front_velocity(current):
+            return self.molar_volume * current * (1.0 if gate is None else gate)
+
+        def blocked(current):
+            return 0.0 if gate is None else fd.blocked_plating(current, self.eta, gate, regularisation)
+
         if freeze:
             F_eta = ((self.eta - self.eta_old) / self.dt) * q * self.dx
         else:
-            F_eta = fd.phase_field_residual(self.eta, self.eta_old, q, self.dt, velocity, self.p, self.dx,
-                                            reaction_measure, regularisation=0.01 / self.interface_length(),
+            F_eta = fd.phase_field_residual(self.eta, self.eta_old, q, self.dt, front_velocity(self.reaction_current),
+                                            self.p, self.dx, reaction_measure, regularisation=regularisation,
                                             curvature=self._curvature_field())
-        self.plating_source = fd.plating_source(self.eta, self.eta_old, self.dt, self.molar_volume)
+        self.plating_source = fd.plating_source(self.eta, self.eta_old, self.dt, self.molar_volume) \
+            + blocked(self.reaction_current)
+        if confined is not None:
+            confined.set_rate(self.molar_volume * blocked(self.reaction_current), self.dt)
         F_phi = fd.charge_residual(self.phi, s, self.conductivity, self.plating_source, self.dx)
         self.deposition_rate = self.plating_source
         self._balance_residuals = {"phi": (F_phi, s)}
@@ -172,12 +187,15 @@ class FaradaicProblem(CoupledProblem):
             one.x.array[:] = 1.0
             self._one = one
             shifted = fd.reaction_current(overpotential(v_fn), i0, alpha, n)
-            F_eta_v = fd.phase_field_residual(self.eta, self.eta_old, q, self.dt, self.molar_volume * shifted,
-                                              self.p, self.dx, reaction_measure,
-                                              regularisation=0.01 / self.interface_length(),
+            F_eta_v = fd.phase_field_residual(self.eta, self.eta_old, q, self.dt, front_velocity(shifted),
+                                              self.p, self.dx, reaction_measure, regularisation=regularisation,
                                               curvature=self._curvature_field())
+            # the blocked plating current depends on V_s directly (the front's only through eta)
+            blocked_v = blocked(shifted)
+            phi_sens = None if gate is None else ufl.derivative(blocked_v * s * self.dx, v_fn, one)
+            self._direct_current_ufl = None if gate is None else ufl.derivative(blocked_v * self.dx, v_fn, one)
             sens = [_nonempty(ufl.derivative(F_eta_v, v_fn, one), self.spaces["eta"], self.dx),
-                    _nonempty(None, self.spaces["phi"], self.dx)]
+                    _nonempty(phi_sens, self.spaces["phi"], self.dx)]
             if self.mechanics_in_newton:
                 sens.append(_nonempty(None, mechanics.V, self.dx))
             # compiled by _build_solver for the Newton's layout
@@ -222,6 +240,8 @@ class FaradaicProblem(CoupledProblem):
             self._sensitivity_forms = fem.form(il.vector_form(self._sensitivity_ufl))
             self._current_gradient_forms = fem.form(il.vector_form(self._current_gradient_ufl))
             self._newton_current_form = fem.form(il.on_state(self._current_ufl))
+            self._direct_current_gradient = None if self._direct_current_ufl is None else fem.form(
+                il.on_state(self._direct_current_ufl))
             self._sens_vec = fem_petsc.create_vector(il.space)
             self._grad_vec = fem_petsc.create_vector(il.space)
             self._newton_bcs = il.bcs
@@ -230,6 +250,8 @@ class FaradaicProblem(CoupledProblem):
         self._sensitivity_forms = [fem.form(f) for f in self._sensitivity_ufl]
         self._current_gradient_forms = [fem.form(f) for f in self._current_gradient_ufl]
         self._newton_current_form = fem.form(self._current_ufl)  # the fields are the iterate
+        self._direct_current_gradient = None if self._direct_current_ufl is None else fem.form(
+            self._direct_current_ufl)
         self._sens_vec = fem_petsc.create_vector(spaces)
         self._grad_vec = fem_petsc.create_vector(spaces)
         self._newton_bcs = [[bc for bc in self.bcs if bc.function_space == V._cpp_object] for V in spaces]
@@ -248,8 +270,11 @@ class FaradaicProblem(CoupledProblem):
         self._assemble_blocked(self._grad_vec, self._current_gradient_forms, zero_bcs=False)
         current = self.comm.allreduce(fem.assemble_scalar(self._newton_current_form), op=MPI.SUM)
         applied = self._applied_total()
-        # I depends on V_s only through eta (q_F = (F/V_m) dh/dt): no direct term
-        return self._sens_vec, self._grad_vec, 0.0, current - applied
+        # I depends on V_s through eta (q_F = (F/V_m) dh/dt) and, with confined plating, directly through its
+        # blocked current
+        direct = getattr(self, "_direct_current_gradient", None)
+        dI_dV = 0.0 if direct is None else self.comm.allreduce(fem.assemble_scalar(direct), op=MPI.SUM)
+        return self._sens_vec, self._grad_vec, dI_dV, current - applied
 
     def total_current(self) -> float:
         """Total Faradaic (plating) current, scaled: integral q_F dx (per unit depth in 2D)."""
@@ -307,6 +332,8 @@ class FaradaicProblem(CoupledProblem):
         if self.curvature is not None:
             self.curvature.update()
         its, lin = self._solve_electrochemistry()
+        if self.mechanics is not None and self.mechanics.confined_plating is not None:
+            self.mechanics.confined_plating.prepare()  # this step's growth strain, for the mechanics below
         if self._mechanics_solver is not None:
             self.mechanics_iterations += self.mechanics.solve_equilibrium(self._mechanics_solver)
         return its, lin
@@ -315,14 +342,30 @@ class FaradaicProblem(CoupledProblem):
         if not self.galvanostatic:
             return super().solve()
         its = lin = 0
-        for _ in range(3):
-            a, b = super().solve()
-            its, lin = its + a, lin + b
-            applied = self._applied_total()
-            mismatch = abs(self.total_current() - applied)
-            if mismatch <= 1.0e-8 * max(abs(applied), self._exchange_total()):
-                return its, lin
+        snes = self.nonlinear.solver
+        try:
+            for attempt in range(3):
+                # a repeated pass takes at least one bordered Newton step: with F already below its tolerance SNES
+                # would stop at once and leave V_s (and the current) where they are
+                snes.setForceIteration(attempt > 0)
+                a, b = super().solve()
+                its, lin = its + a, lin + b
+                applied = self._applied_total()
+                mismatch = abs(self.total_current() - applied)
+                if mismatch <= 1.0e-8 * max(abs(applied), self._exchange_total()):
+                    return its, lin
+        finally:
+            snes.setForceIteration(False)
         raise ConvergenceError(f"SNES: the current constraint did not converge (|I - I_app| = {mismatch:.3e})")
+
+    def max_phase_change(self) -> float:
+        """max |delta eta| of the step, or, with time.max_stress_change_Pa and the staggered mechanics, the stress
+        change in the same measure (time.max_phase_change x change / max_stress_change_Pa) if larger."""
+        change = super().max_phase_change()
+        limit = self.cfg.time.max_stress_change_Pa
+        if limit > 0.0 and self._mechanics_solver is not None:
+            change = max(change, self.cfg.time.max_phase_change * self.mechanics.hydrostatic_change() / limit)
+        return change
 
     def set_metal_potential(self, value: float) -> None:
         """V_s (scaled) in the forms' Constant and in its P1 mirror (for d(residual)/dV_s)."""
@@ -353,7 +396,10 @@ class FaradaicProblem(CoupledProblem):
             "plating_current": counter,
             "counter_ion_flux": counter,  # single-ion conductor: Na+ flux = current / F
             "faradaic_current": fem.form(self.plating_source * self.dx),
-            "metal_measure": fem.form(h_eta * self.dx),
+            # with confined plating the metal formed also holds the growth strain's volume (accepted steps)
+            "metal_measure": fem.form(h_eta * self.dx if self.mechanics is None or self.mechanics.confined_plating
+                                      is None else h_eta * self.dx + self.mechanics.confined_plating.volume_strain
+                                      * self.mechanics.dx),
             "phase_integral": fem.form(self.eta * self.dx),
             "deposition_integral": fem.form(self.plating_source * self.dx),
             "ion_amount": fem.form(self.c * self.dx_reaction),

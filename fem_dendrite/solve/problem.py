@@ -446,6 +446,8 @@ class CoupledProblem:
         if reason <= 0 or not finite:
             raise ConvergenceError(f"SNES did not converge (reason {reason}, {its} iterations"
                                    f"{', non-finite iterate' if not finite else ''})")
+        if self.mechanics_in_newton:  # the local creep solve met its equation (no-op without creep)
+            self.mechanics.state.check_creep(self.mechanics.u, self.eta, self.mechanics.coeffs)
         return its, lin
 
     def max_phase_change(self) -> float:

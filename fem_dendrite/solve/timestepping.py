@@ -75,7 +75,8 @@ class AdaptiveStepper:
                 solved = True
                 change = problem.max_phase_change()
                 if change > cfg.max_phase_change:
-                    raise ConvergenceError(f"eta changed by {change:.3g} > time.max_phase_change")
+                    raise ConvergenceError(f"the step changed eta (or the stress, time.max_stress_change_Pa) by "
+                                           f"{change:.3g} of time.max_phase_change")
             except ConvergenceError as err:
                 problem.reject()
                 rejected += 1
