@@ -17,6 +17,7 @@ from mpi4py import MPI
 from fem_dendrite import config as config_mod
 from fem_dendrite import io
 from fem_dendrite.errors import UserError
+from fem_dendrite.fracture_outputs import FlawPressure, crack_growth_stop, fracture_summary
 from fem_dendrite.solve.formulations import build_problem
 from fem_dendrite.solve.problem import Domain, reaction_dominance
 from fem_dendrite.progress import StepProgress
@@ -45,7 +46,8 @@ def build_mesh(cfg, out: Path, comm, resume: bool = False) -> Path:
         lower = (0.0,) * m.dim
         upper = (min(m.fine_band_m, m.size_m[0]),) + tuple(m.size_m[1:])
         refinements = (mesh_mod.Refinement(kind="box", lower=lower, upper=upper, size=m.cell_size_fine_m),)
-    refinements += mesh_mod.flaw_refinements(flaws, m.size_m)
+    refinements += mesh_mod.flaw_refinements(flaws, m.size_m,
+                                             cfg.fracture.length_m if cfg.fracture.enabled else None)
     spec = mesh_mod.PolycrystalSpec(dim=m.dim, size=tuple(m.size_m), grains=m.grains, seed=m.seed,
                                     lloyd_iterations=m.lloyd_iterations, h_grain=m.cell_size_grain_m,
                                     h_gb=m.cell_size_gb_m, refinements=refinements,
@@ -203,12 +205,18 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
         probe_names.update({"von_mises_Pa": outputs.cell["von_mises_stress"],
                             "hydrostatic_stress_Pa": outputs.cell["hydrostatic_stress"]})
     point_columns = [f"{name}_p{i}" for i in range(len(points)) for name in probe_names]
+    # the pressure of the Na in each filled flaw (with the mechanics): one column per flaw, as flaws.json lists them
+    flaw_pressure = FlawPressure(problem, cfg) if problem.mechanics is not None else None
+    if flaw_pressure is not None and not flaw_pressure.flaws:
+        flaw_pressure = None
+    point_columns += [f"flaw{k}_pressure_Pa" for k in range(len(flaw_pressure.flaws) if flaw_pressure else 0)]
 
     state = {"charge_passed_C": 0.0, "metal_measure_initial": None, "t_s": 0.0, "step": 0, "rejected": 0, "newton": 0, "linear": 0, "output_index": 0,
              "next_output_s": 0.0, "segment": 0, "short_circuit_time_s": None, "wall_before_s": 0.0,
              "max_current_density": 0.0, "max_von_mises_se": 0.0, "max_von_mises_metal": 0.0,
              "max_equivalent_plastic_strain": 0.0, "c_min": 1.0, "eta_min": 0.0, "eta_max": 1.0,
-             "crack_measure_initial": None, "critical_pressure_Pa": None}
+             "crack_measure_initial": None, "critical_pressure_Pa": None, "crack_growth_time_s": None,
+             "crack_growth_current_A_m2": None, "flaw_pressures_Pa": None}
     dt0 = None
     if checkpoint is not None:
         problem.restored(io.load_checkpoint(checkpoint, problem.checkpoint_fields(), comm))
@@ -254,6 +262,8 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
         for i in range(len(points)):
             for name in probe_names:
                 row[f"{name}_p{i}"] = values[name][i]
+        if flaw_pressure is not None:
+            row.update({f"flaw{k}_pressure_Pa": p for k, p in enumerate(flaw_pressure.pressures())})
         log.append(row)
         if dt_s > 0:  # the initial potential is a guess, not a solution: its current means nothing
             state["max_current_density"] = max(state["max_current_density"],
@@ -281,7 +291,7 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     if checkpoint is None:
         record(0.0, problem.integrals())
         write_output()
-        crack_grew_under_pressure(problem, cfg, state)  # the crack measure at t = 0
+        crack_growth_stop(problem, cfg, state)  # the crack measure at t = 0
 
     status, message = "completed", ""
     steps_this_run = 0
@@ -319,8 +329,10 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
             if short and cfg.time.stop_at_short_circuit:
                 message = "short circuit: metal connects the electrodes"
                 break
-            if crack_grew_under_pressure(problem, cfg, state):
-                message = f"the pressurised crack grew at {state['critical_pressure_Pa']:.6g} Pa"
+            if crack_growth_stop(problem, cfg, state, flaw_pressure):
+                message = (f"the pressurised crack grew at {state['critical_pressure_Pa']:.6g} Pa"
+                           if state["critical_pressure_Pa"] is not None else
+                           f"the crack grew at t = {state['t_s']:.6g} s")
                 break
             if comm.allreduce(stop.signal is not None, op=MPI.LOR):
                 status, message = "interrupted", f"stopped by {stop.signal or 'a signal on another rank'}"
@@ -339,28 +351,6 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
         print(f"fem-dendrite: {status} at t = {state['t_s']:.6g} s after {state['step']} steps"
               f"{': ' + message if message else ''}; results in {out}", flush=True)
     return summary
-
-
-def crack_grew_under_pressure(problem, cfg, state) -> bool:
-    """Under a crack-pressure ramp (fracture.crack_pressure_rate > 0): True once the crack measure exceeds its
-    initial value by fracture.ramp_stop_growth_m, or the step's alternate minimisation did not settle in fracture.max_iterations (the
-    ramp's answer, state["critical_pressure_Pa"], is the pressure of this step; its alternate minimisation stops
-    there, solve.fracture.Fracture.stop_above). Collective."""
-    fracture = None if problem.mechanics is None else problem.mechanics.fracture
-    f = cfg.fracture
-    if fracture is None or float(f.crack_pressure_rate) <= 0.0:
-        return False
-    crack = fracture.crack_measure()  # scaled
-    growth = f.ramp_stop_growth_m / problem.scales.length * (1.0 if problem.dim == 2 else fracture.length)
-    if state["crack_measure_initial"] is None:
-        state["crack_measure_initial"] = crack
-        fracture.stop_above = crack + growth  # past it a step need not follow the running crack to its end
-        return False
-    fracture.stop_above = state["crack_measure_initial"] + growth  # (again after a resume)
-    if crack > state["crack_measure_initial"] + growth or fracture.running:
-        state["critical_pressure_Pa"] = float(f.crack_pressure) + float(f.crack_pressure_rate) * state["t_s"]
-        return True
-    return False
 
 
 def regime_numbers(cfg, length_m: float) -> dict:
@@ -497,23 +487,3 @@ def build_summary(problem, scales, state, status, message, n_dofs, wall_s, plati
     summary.update(fracture_summary(problem, state))
     return summary
 
-
-FRACTURE_KEYS = ("max_damage", "crack_length_m", "microcrack_gb_fraction", "fracture_energy_dissipated_J")
-
-
-def fracture_summary(problem, state) -> dict:
-    """The fracture keys (None without fracture): the damage measures of the end state (solve.fracture.measures),
-    the alternate-minimisation iterations and the cool-down's load steps, and, under a crack-pressure ramp, the
-    critical pressure (state["critical_pressure_Pa"], the pressure at the first step whose crack grew)."""
-    mechanics = problem.mechanics
-    fracture = None if mechanics is None else mechanics.fracture
-    out = dict.fromkeys(FRACTURE_KEYS)
-    if mechanics is not None and mechanics.sintering is not None:
-        out["cooldown"] = mechanics.cooldown_record  # load steps (None in a resumed segment: done before)
-    if fracture is None:
-        return out
-    out.update(fracture.measures())
-    out.update({"alternate_minimisation_iterations": fracture.iterations,
-                "damage_newton_iterations": fracture.damage_iterations,
-                "critical_pressure_Pa": state.get("critical_pressure_Pa")})
-    return out

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("forms", ("fem_dendrite.physics",)),
     ("solver", ("fem_dendrite.solve",)),
     ("outputs", ("fem_dendrite.io", "fem_dendrite.analysis", "fem_dendrite.progress", "fem_dendrite.render")),
-    ("driver", ("fem_dendrite.simulation",)),
+    ("driver", ("fem_dendrite.simulation", "fem_dendrite.fracture_outputs")),
     ("applications", ("fem_dendrite.lab", "fem_dendrite.studies")),
     ("batch", ("fem_dendrite.hpc",)),
     ("command line", ("fem_dendrite.cli", "fem_dendrite.__main__")),

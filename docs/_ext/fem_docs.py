@@ -539,6 +539,22 @@ class CooldownBenchmarkTable(Directive):
                         "whole process"], rows), _source_note([rel])]
 
 
+class FlawTable(Directive):
+    """docs/fracture/flaw_pressure.json: the pressure of the Na in a flaw against the ramped current."""
+
+    required_arguments = 1
+
+    def run(self):
+        rel = self.arguments[0]
+        rec = _records(rel)
+        rows = [[f"{r['time_s']:.3f}", f"{r['current_density_A_m2'] / 10:.2f}", f"{r['cell_voltage_V'] * 1e3:.1f}",
+                 f"{r['flaw_pressure_Pa'] / 1e6:.1f}"] for r in rec["rows"]]
+        note = nodes.paragraph(text=(f"Griffith's pressure for this flaw, K_IC,eff / (1.12 sqrt(pi a)): "
+                                     f"{rec['griffith_pressure_Pa'] / 1e6:.0f} MPa. {rec['command']}."))
+        return [_table(["t (s)", "j (mA/cm^2)", "cell voltage (mV)", "Na pressure in the flaw (MPa)"], rows), note,
+                _source_note([rel])]
+
+
 def _first_paragraph(text: str | None) -> str:
     if not text:
         return ""
@@ -616,4 +632,5 @@ def setup(app):
     app.add_directive("fracture-verification-table", FractureVerificationTable)
     app.add_directive("microcrack-table", MicrocrackTable)
     app.add_directive("cooldown-benchmark-table", CooldownBenchmarkTable)
+    app.add_directive("flaw-table", FlawTable)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

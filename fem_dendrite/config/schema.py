@@ -321,6 +321,7 @@ class FractureConfig:
     crack_pressure: Quantity = _q("Pa", "nonnegative", bounds=(0.0, 1.0e10, "beyond any ceramic's strength"))
     crack_pressure_rate: Quantity = _q("Pa/s", "nonnegative")  # p(t) = crack_pressure + rate t in the cracks
     ramp_stop_growth_m: float = _p(check="positive")  # a pressure ramp stops once the crack grew by this much
+    stop_at_crack_growth: bool = _p()  # any run stops once the crack grew by ramp_stop_growth_m (a flaw's initiation)
     # "anywhere": plated metal replaces the electrolyte wherever the front is (the phase-field models' default);
     # "into_cracks": only where the electrolyte is broken (d >= plating_damage); elsewhere the plated volume is a
     # growth strain of the metal (a confined deposit pushes on its walls: solve.confined_plating)

@@ -110,7 +110,9 @@ def slot_area(flaw: SurfaceFlaw) -> float:
 # From the config
 # ---------------------------------------------------------------------------------------------------------
 def flaws_from_config(cfg) -> tuple[SurfaceFlaw, ...]:
-    """The run's flaws: `initial.flaws` followed by the drawn `initial.flaw_population` (SurfaceFlaw, m)."""
+    """The run's flaws: `initial.flaws` followed by the drawn `initial.flaw_population` (SurfaceFlaw, m). The
+    population's seed is offset by mesh.seed: a microstructure's realisation includes its flaws, so an ensemble over
+    mesh.seed (`fem-dendrite ccd`) draws new flaws for every member."""
     ini, m = cfg.initial, cfg.mesh
     dim, size = int(m.dim), tuple(float(s) for s in m.size_m)
     explicit = tuple(SurfaceFlaw(float(f.depth), float(f.width), float(f.tip_radius),
@@ -120,8 +122,8 @@ def flaws_from_config(cfg) -> tuple[SurfaceFlaw, ...]:
     if pop is None or pop.count == 0:
         return explicit
     return explicit + draw_population(pop.count, pop.distribution, float(pop.depth_scale), float(pop.depth_shape),
-                                      float(pop.width), float(pop.tip_radius), bool(pop.filled), int(pop.seed),
-                                      size, obstacles=explicit)
+                                      float(pop.width), float(pop.tip_radius), bool(pop.filled),
+                                      int(pop.seed) + int(m.seed), size, obstacles=explicit)
 
 
 def realised_flaws(cfg) -> list[dict]:
@@ -140,7 +142,7 @@ def write_flaws_json(cfg, out, comm) -> Path | None:
         pop = cfg.initial.flaw_population
         population = None
         if pop is not None and pop.count > 0:
-            population = {"count": pop.count, "distribution": pop.distribution, "seed": pop.seed,
+            population = {"count": pop.count, "distribution": pop.distribution, "seed": pop.seed + cfg.mesh.seed,
                           "depth_scale_m": float(pop.depth_scale), "depth_shape": float(pop.depth_shape)}
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps({"flaws": records, "population": population}, indent=2) + "\n")
@@ -276,12 +278,21 @@ def flaw_cell_size(flaw: SurfaceFlaw) -> float:
     return 0.25 * flaw.tip_radius
 
 
-def flaw_refinements(flaws, size) -> tuple[Refinement, ...]:
+def flaw_refinements(flaws, size, crack_length: float | None = None) -> tuple[Refinement, ...]:
     """Refinement regions (m) for each flaw: a box over the slot reaching a tip radius beyond its walls and tip, and a
-    disk (ball) of three tip radii around the tip for a crack to start from, both with cells of tip_radius / 4."""
+    disk (ball) of three tip radii around the tip for a crack to start from, both with cells of tip_radius / 4.
+    With a fracture regularisation length l (`crack_length`), also the straight path a crack from the tip would
+    take, a box from the tip to the counter electrode 3 l on each side of the flaw's axis, with cells of
+    min(l, tip_radius) / 4 (a crack that turns away from it runs on in coarser cells)."""
     size = tuple(float(s) for s in size)
     out = []
     for f in flaws:
+        if crack_length is not None and f.depth < size[0]:
+            half = 3.0 * crack_length
+            lower = (f.depth,) + tuple(max(0.0, p - half) for p in f.position)
+            upper = (size[0],) + tuple(min(L, p + half) for p, L in zip(f.position, size[1:]))
+            out.append(Refinement("box", lower=lower, upper=upper,
+                                  size=0.25 * min(crack_length, f.tip_radius)))
         h, r, pad = 0.5 * f.width, f.tip_radius, f.tip_radius
         lower = (0.0,) + tuple(max(0.0, p - h - pad) for p in f.position)
         upper = (min(size[0], f.depth + pad),) + tuple(min(L, p + h + pad) for p, L in zip(f.position, size[1:]))

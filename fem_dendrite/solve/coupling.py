@@ -446,15 +446,17 @@ class MechanicsCoupling:
         self._refresh_outputs()
 
     def hydrostatic_change(self) -> float:
-        """max over cells of |sigma_h now - sigma_h accepted| (Pa), both cell averages over the history's quadrature
-        points: how far this step moves the stress the staggered overpotential sees next. Collective."""
+        """max of |sigma_h now - sigma_h accepted| (Pa) over the cells where the overpotential uses it (the metal and
+        its interface: cell-mean eta > 0.02), both cell averages over the history's quadrature points: how far this
+        step moves the stress the staggered overpotential sees next. Collective."""
         fields = self.cell_fields()  # the accepted state's averages (refreshed on accept)
         if getattr(self, "_trial_hydrostatic", None) is None:
             Q = fields["hydrostatic_stress"].function_space
             self._trial_hydrostatic = fem.form(mech.hydrostatic_stress(self.sigma) * ufl.TestFunction(Q) * self.dx)
         n, volume = self._outputs["n"], self._outputs["volume"]
         trial = fem.assemble_vector(self._trial_hydrostatic).array[:n] / volume
-        local = np.max(np.abs(trial - fields["hydrostatic_stress"].x.array[:n]), initial=0.0)
+        where = fields["eta"].x.array[:n] > 0.02
+        local = np.max(np.abs(trial - fields["hydrostatic_stress"].x.array[:n])[where], initial=0.0)
         return self.mesh.comm.allreduce(float(local), op=MPI.MAX) * self.scales.energy_density
 
     def reject(self) -> None:

@@ -27,7 +27,7 @@ from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import fracture as frac
 
 DAMAGE_PREFIX = "fem_dendrite_damage_"
-CRACKED = 0.5  # a GB facet counts as cracked where the damage on it exceeds this
+CRACKED = 0.5  # a GB counts as cracked where the damage on it exceeds this
 
 
 def ion_factor(d, cfg):
@@ -221,14 +221,29 @@ class Fracture:
         gamma = frac.crack_density(self.d, self.length, self.model)
         self._crack_form = fem.form(gamma * dx)
         self._energy_form = fem.form(self.fracture_energy * gamma * dx)
-        tags = self.domain.facet_tags
-        has_gb = self.mesh.comm.allreduce(int(len(tags.find(FACET_TAGS["gb"])) > 0), op=MPI.MAX)
-        self._gb_forms = None
-        if has_gb:
-            dS = ufl.Measure("dS", domain=self.mesh, subdomain_data=tags)(FACET_TAGS["gb"])
-            cracked = ufl.conditional(ufl.gt(ufl.avg(self.d), CRACKED), 1.0, 0.0)
-            self._gb_forms = (fem.form(cracked * dS), fem.form(fem.Constant(self.mesh, 1.0) * dS))
+        self._gb_facets = self._owned_gb_facets()
         self.initial_crack_energy = self._sum(self._energy_form)
+
+    def _owned_gb_facets(self):
+        """(midpoints, an adjacent cell, measure) of the GB facets (tag FACET_TAGS["gb"]) this rank owns, or None
+        when the mesh has no GB facets on any rank."""
+        msh, tags = self.mesh, self.domain.facet_tags
+        fdim = msh.topology.dim - 1
+        if tags is None or msh.comm.allreduce(len(tags.find(FACET_TAGS["gb"])), op=MPI.SUM) == 0:
+            return None
+        facets = tags.find(FACET_TAGS["gb"])
+        facets = facets[facets < msh.topology.index_map(fdim).size_local]
+        msh.topology.create_connectivity(fdim, fdim + 1)
+        to_cell = msh.topology.connectivity(fdim, fdim + 1)
+        cells = np.array([to_cell.links(f)[0] for f in facets], dtype=np.int32)
+        midpoints = dmesh.compute_midpoints(msh, fdim, facets)
+        corners = msh.geometry.x[dmesh.entities_to_geometry(msh, fdim, facets)]  # (n, 2 or 3, 3)
+        if fdim == 1:
+            measure = np.linalg.norm(corners[:, 1] - corners[:, 0], axis=1)
+        else:
+            measure = 0.5 * np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]),
+                                           axis=1)
+        return midpoints, cells, measure
 
     def crack_measure(self) -> float:
         """int gamma(d) dx (scaled): the crack length (2D) or area (3D) of the current d. Collective."""
@@ -240,7 +255,8 @@ class Fracture:
     def measures(self) -> dict:
         """SI measures of the current d (allreduced): max_damage, crack_length_m (2D, per metre of depth) or
         crack_area_m2 (3D), fracture_energy_dissipated_J (J per metre of depth in 2D; the pre-cracks' energy is
-        not counted), microcrack_gb_fraction (GB facet measure with d > CRACKED / GB measure; None without GBs)."""
+        not counted), microcrack_gb_fraction (the length (3D: area) of the GB facets whose midpoint has
+        d > CRACKED over the GB facets' length: the cracked share of the GBs; None without GBs)."""
         S, dim = self.scales, self.mesh.geometry.dim
         n = self.d.function_space.dofmap.index_map.size_local
         out = {"max_damage": self.mesh.comm.allreduce(float(np.max(self.d.x.array[:n], initial=0.0)), op=MPI.MAX)}
@@ -249,8 +265,12 @@ class Fracture:
         out["fracture_energy_dissipated_J"] = (self._sum(self._energy_form) - self.initial_crack_energy) \
             * S.energy_density * S.length**dim
         out["microcrack_gb_fraction"] = None
-        if self._gb_forms is not None:
-            cracked, total = (self._sum(form) for form in self._gb_forms)
+        if self._gb_facets is not None:
+            midpoints, cells, measure = self._gb_facets
+            d = self.d.eval(midpoints, cells).ravel() if len(cells) else np.zeros(0)
+            comm = self.mesh.comm
+            total = comm.allreduce(float(measure.sum()), op=MPI.SUM)
+            cracked = comm.allreduce(float(measure[d > CRACKED].sum()), op=MPI.SUM)
             out["microcrack_gb_fraction"] = cracked / total if total > 0 else None
         return out
 
