@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from synthetic import square_triangles
 import pytest
 
 from fem_dendrite import render
@@ -20,14 +21,7 @@ L = 1.0e-6   # side of the synthetic square (m)
 def snapshot(n=8, damage=None, overpotential=True, c_constant=True) -> dict:
     """n x n x 2 triangles, a metal layer x <= 0.25 L (eta = 1 at its nodes), c = c0 or varying, a linear phi,
     a GB along y = L/2; `damage`: None, "point" (nodal, (n_cells, 3)), "cell" (one value per cell) or "zero"."""
-    xs = np.linspace(0, L, n + 1)
-    cells = []
-    for i in range(n):
-        for j in range(n):
-            a, b, c, d = (xs[i], xs[j]), (xs[i + 1], xs[j]), (xs[i + 1], xs[j + 1]), (xs[i], xs[j + 1])
-            cells += [(a, b, c), (a, c, d)]
-    coords = np.zeros((len(cells), 3, 3))
-    coords[:, :, :2] = np.asarray(cells)
+    coords = square_triangles(n, L)
     x, y = coords[..., 0], coords[..., 1]
     eta = (x <= 0.25 * L).astype(float)
     snap = {"time_s": np.float64(3.0), "coords": coords, "point_eta": eta,
@@ -40,7 +34,7 @@ def snapshot(n=8, damage=None, overpotential=True, c_constant=True) -> dict:
     if damage == "point":
         snap["damage"] = np.clip(1.0 - np.abs(y - L / 2) / (0.2 * L), 0.0, 1.0)
     elif damage == "cell":
-        snap["damage"] = np.linspace(0.0, 1.0, len(cells))
+        snap["damage"] = np.linspace(0.0, 1.0, len(coords))
     elif damage == "zero":
         snap["damage"] = np.zeros_like(eta)
     return snap

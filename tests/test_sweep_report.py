@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from synthetic import square_triangles
 import pytest
 
 from fem_dendrite import config, render, studies
@@ -286,14 +287,7 @@ L = 1.0e-6
 
 def synthetic_snapshot(n=8, mechanics=True, tip=0.5, t=1.0) -> dict:
     """A square of n x n x 2 triangles with a metal finger along y = L/2 up to x = tip * L."""
-    xs = np.linspace(0, L, n + 1)
-    cells = []
-    for i in range(n):
-        for j in range(n):
-            a, b, c, d = (xs[i], xs[j]), (xs[i + 1], xs[j]), (xs[i + 1], xs[j + 1]), (xs[i], xs[j + 1])
-            cells += [(a, b, c), (a, c, d)]
-    coords = np.zeros((len(cells), 3, 3))
-    coords[:, :, :2] = np.asarray(cells)
+    coords = square_triangles(n, L)
     x, y = coords[..., 0], coords[..., 1]
     eta = ((x <= tip * L) & (np.abs(y - L / 2) <= 0.15 * L)).astype(float)
     centroid = coords.mean(axis=1)

@@ -620,17 +620,15 @@ def literal_docstring(app, what, name, obj, options, lines) -> None:
                                                                           for line in text] + [""]
 
 
+DIRECTIVES = {"scaling-table": ScalingTable, "strong-scaling-table": StrongScalingTable, "peer-table": PeerTable,
+              "ccd-table": CcdTable, "layer-table": LayerTable, "test-catalogue": TestCatalogue,
+              "fracture-verification-table": FractureVerificationTable, "microcrack-table": MicrocrackTable,
+              "cooldown-benchmark-table": CooldownBenchmarkTable, "flaw-table": FlawTable}
+
+
 def setup(app):
     app.connect("config-inited", generate)
     app.connect("autodoc-process-docstring", literal_docstring)
-    app.add_directive("scaling-table", ScalingTable)
-    app.add_directive("strong-scaling-table", StrongScalingTable)
-    app.add_directive("peer-table", PeerTable)
-    app.add_directive("ccd-table", CcdTable)
-    app.add_directive("layer-table", LayerTable)
-    app.add_directive("test-catalogue", TestCatalogue)
-    app.add_directive("fracture-verification-table", FractureVerificationTable)
-    app.add_directive("microcrack-table", MicrocrackTable)
-    app.add_directive("cooldown-benchmark-table", CooldownBenchmarkTable)
-    app.add_directive("flaw-table", FlawTable)
+    for name, directive in DIRECTIVES.items():
+        app.add_directive(name, directive)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
