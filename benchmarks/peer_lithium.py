@@ -200,6 +200,24 @@ def run_fem(cfg, times: list[float], comm, verbose: bool = False) -> tuple[dict,
     return fronts, stats
 
 
+def read_peers(peers: list, report: dict) -> None:
+    """The fronts of every peer run's plotfiles into report["peers"] (rank 0). ValueError for a folder without any."""
+    for peer in peers:
+        files = peer_plotfiles(peer["dir"])
+        if not files:
+            raise ValueError(f"--peer {peer['dir']}: no AMReX plotfile (CAL_DATA/plt*/Header) there")
+        fronts = {}
+        for step, path in files.items():
+            p = read_plotfile(path)
+            fronts[round(step * peer["dt"], 9)] = {**front_stats(front_rows(p["x"], p["phi"])),
+                                                   "front": front_rows(p["x"], p["phi"]).tolist(),
+                                                   "c_min": float(np.nanmin(p["solute"])),
+                                                   "c_max": float(np.nanmax(p["solute"]))}
+        report["peers"].append({"dir": str(peer["dir"]), "dt": peer["dt"], "wall_s": peer["wall_s"],
+                                "cpu_s": peer["cpu_s"],
+                                "fronts": fronts, "y_um": p["y"].tolist()})
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--peer", action="append", default=[], metavar="DIR:DT[:WALL[:CPU]]",
@@ -237,21 +255,17 @@ def main(argv=None) -> int:
             peer["wall_s"], peer["cpu_s"] = run_peer(args.run_peer, peer["dir"], args.peer_overrides)
             print(f"peer {peer['dir']}: wall {peer['wall_s']:.1f} s, CPU {peer['cpu_s']:.1f} s", flush=True)
 
-    report = {"peers": [], "fem": None}
+    report, error = {"peers": [], "fem": None}, None
     if comm.rank == 0:
-        for peer in peers:
-            files = peer_plotfiles(peer["dir"])
-            fronts = {}
-            for step, path in files.items():
-                p = read_plotfile(path)
-                fronts[round(step * peer["dt"], 9)] = {**front_stats(front_rows(p["x"], p["phi"])),
-                                                       "front": front_rows(p["x"], p["phi"]).tolist(),
-                                                       "c_min": float(np.nanmin(p["solute"])),
-                                                       "c_max": float(np.nanmax(p["solute"]))}
-            report["peers"].append({"dir": str(peer["dir"]), "dt": peer["dt"], "wall_s": peer["wall_s"],
-                                    "cpu_s": peer["cpu_s"],
-                                    "fronts": fronts, "y_um": p["y"].tolist()})
-    report = comm.bcast(report, root=0)
+        try:
+            read_peers(peers, report)
+        except (OSError, ValueError, KeyError) as err:  # a bad --peer must end every rank, not rank 0 alone
+            error = f"{type(err).__name__}: {err}"
+    report, error = comm.bcast((report, error), root=0)
+    if error is not None:
+        if comm.rank == 0:
+            print(f"peer_lithium: error: {error}", file=sys.stderr, flush=True)
+        return 2
     ref = report["peers"][0]
     times = sorted(t for t in ref["fronts"] if t > 0)
     if not args.skip_fem:

@@ -114,3 +114,21 @@ def test_a_hang_under_mpiexec_ends_with_every_ranks_stack(tmp_path):
     assert elapsed < 60, elapsed
     assert out.count("Timeout") >= 2, out  # pytest-timeout's banner, once per rank
     assert "in test_rank_one_never_arrives" in out and "barrier" in out and "sleep" in out, out
+
+
+def test_a_benchmark_given_a_bad_peer_folder_fails_on_every_rank(tmp_path):
+    """benchmarks/peer_lithium.py with a --peer folder that holds no plotfile, on 2 ranks: one line on stderr and
+    every rank exits non-zero within seconds (rank 0 used to die alone while rank 1 waited in a broadcast)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    mpiexec = str(Path(sys.executable).with_name("mpiexec"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "MPI_", "HYDRA_"))}
+    proc = subprocess.run([mpiexec, "-n", "2", sys.executable, str(root / "benchmarks" / "peer_lithium.py"),
+                           "--peer", f"{tmp_path}:2e-5", "--skip-fem"], capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert proc.returncode != 0
+    assert "no AMReX plotfile" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
