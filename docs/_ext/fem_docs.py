@@ -280,6 +280,70 @@ def _plots() -> None:
     fig.tight_layout()
     fig.savefig(GENERATED / "ccd_members.png", dpi=110)
     plt.close(fig)
+    _verification_plots(plt)
+
+
+def _verification_plots(plt) -> None:
+    """Convergence and conservation figures from docs/verification/records.json and docs/fracture/verification.json
+    (benchmarks/verification_records.py, benchmarks/fracture_verification.py)."""
+    rec = _records("verification/records.json")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, (name, rows) in zip(axes, rec["mms"].items()):
+        h = [r["h"] for r in rows]
+        for key, order, marker in (("l2", 2, "o"), ("h1", 1, "s")):
+            err = [r[key] for r in rows]
+            ax.loglog(h, err, marker=marker, label=f"{key.upper()} error")
+            ax.loglog(h, [err[-1] * (x / h[-1]) ** order for x in h], "k:", lw=0.8)
+            ax.annotate(f"slope {order}", (h[1], err[-1] * (h[1] / h[-1]) ** order), fontsize=8)
+        ax.set(xlabel="h (unit square, n x n x 2 triangles)", ylabel="error", title=f"manufactured solution: {name}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(GENERATED / "mms.png", dpi=110)
+    plt.close(fig)
+
+    rows = rec["eshelby_2d"]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    h = [r["h"] for r in rows]
+    err = [r["relative_l2_stress_error"] for r in rows]
+    ax.loglog(h, err, "o-", label="relative L2 stress error, P2")
+    ax.loglog(h, [err[-1] * (x / h[-1]) ** 1.5 for x in h], "k:", lw=0.8, label="slope 3/2")
+    ax.set(xlabel="cell size h (inclusion radius 1)", ylabel="error", title="Eshelby's inclusion, plane strain")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(GENERATED / "eshelby.png", dpi=110)
+    plt.close(fig)
+
+    rows = rec["conservation"]["rows"]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.semilogy([r["time_s"] for r in rows], [max(r["mismatch"], 1e-17) for r in rows], ".-")
+    ax.set(xlabel="t (s)", ylabel="|metal formed - V_m Q / F| / metal formed",
+           title="charge passed = metal formed, the default run")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(GENERATED / "conservation.png", dpi=110)
+    plt.close(fig)
+
+    frac = _records("fracture/verification.json")["sneddon_opening"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    lengths = sorted(frac, key=float, reverse=True)
+    centres = None
+    for length in lengths:
+        ratios = frac[length]["profile_ratio"]
+        centres = [(k + 0.5) / len(ratios) for k in range(len(ratios))]
+        ax.plot(centres, ratios, "o-", label=f"l/a = {float(length) / 1e-6:g}")
+    if len(lengths) == 2:
+        coarse, fine = (frac[k]["profile_ratio"] for k in lengths)
+        ax.plot(centres, [2 * f - c for f, c in zip(fine, coarse)], "k^--", label="Richardson, l -> 0")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set(xlabel="y / a (strip centres)", ylabel="opening / Sneddon's",
+           title="Sneddon's pressurised crack: the opening along the crack")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(GENERATED / "sneddon_opening.png", dpi=110)
+    plt.close(fig)
 
 
 def generate(app, config) -> None:
