@@ -30,7 +30,11 @@ class FlawPressure:
         self.n = n
 
     def pressures(self) -> list[float]:
-        """[mean -sigma_h of the metal in flaw k] (Pa; 0 where a flaw holds no metal cell)."""
+        """[mean -sigma_h of the metal in flaw k] (Pa; 0 where a flaw holds no metal cell), or the pressures the
+        problem itself sets on its flaws (formulation "confined_flaws")."""
+        own = self.problem.flaw_pressures()
+        if own is not None:
+            return own
         mech = self.problem.mechanics
         if mech is None or not self.flaws:
             return []
@@ -52,7 +56,8 @@ def crack_growth_stop(problem, cfg, state, flaw_pressure: FlawPressure | None = 
     minimisation did not settle in fracture.max_iterations), when the run watches for it: under a crack-pressure
     ramp (fracture.crack_pressure_rate > 0) or with fracture.stop_at_crack_growth. It records the step's time in
     state["crack_growth_time_s"], the pressure of a ramp in state["critical_pressure_Pa"], the applied current
-    density in state["crack_growth_current_A_m2"] and the flaws' pressures in state["flaw_pressures_Pa"]; the first
+    density in state["crack_growth_current_A_m2"], the flaws' pressures in state["flaw_pressures_Pa"] and the flaw
+    whose crack grew (its index in flaws.json, where the problem can tell) in state["failed_flaw"]; the first
     call (t = 0) records the initial crack measure, and past it a step's minimisation need not follow the running
     crack to its end (solve.fracture.Fracture.stop_above). Collective."""
     fracture = None if problem.mechanics is None else problem.mechanics.fracture
@@ -72,6 +77,7 @@ def crack_growth_stop(problem, cfg, state, flaw_pressure: FlawPressure | None = 
             state["crack_growth_current_A_m2"] = abs(applied_current_density(cfg, state["t_s"]))
         if flaw_pressure is not None:
             state["flaw_pressures_Pa"] = flaw_pressure.pressures()
+        state["failed_flaw"] = problem.grown_flaw()
         return True
     return False
 
@@ -90,5 +96,6 @@ def fracture_summary(problem, state) -> dict:
     out.update({"alternate_minimisation_iterations": fracture.iterations,
                 "damage_newton_iterations": fracture.damage_iterations,
                 **{key: state.get(key) for key in ("critical_pressure_Pa", "crack_growth_time_s",
-                                                    "crack_growth_current_A_m2", "flaw_pressures_Pa")}})
+                                                    "crack_growth_current_A_m2", "flaw_pressures_Pa",
+                                                    "failed_flaw")}})
     return out

@@ -216,7 +216,8 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
              "max_current_density": 0.0, "max_von_mises_se": 0.0, "max_von_mises_metal": 0.0,
              "max_equivalent_plastic_strain": 0.0, "c_min": 1.0, "eta_min": 0.0, "eta_max": 1.0,
              "crack_measure_initial": None, "critical_pressure_Pa": None, "crack_growth_time_s": None,
-             "crack_growth_current_A_m2": None, "flaw_pressures_Pa": None}
+             "crack_growth_current_A_m2": None, "flaw_pressures_Pa": None,
+             "failed_flaw": None}
     dt0 = None
     if checkpoint is not None:
         problem.restored(io.load_checkpoint(checkpoint, problem.checkpoint_fields(), comm))

@@ -102,10 +102,12 @@ class ElectrochemistryConfig:
     """Phase field, Butler-Volmer kinetics and Nernst-Planck transport (MODEL.md eqs. 1-3).
 
     formulation: "faradaic" (two potentials, one reaction current, c = c0; fem_dendrite.physics.faradaic) or
-    "gao2024" (the paper's single-potential model, MODEL.md eqs. 1-3; fem_dendrite.physics.electrochemistry).
+    "gao2024" (the paper's single-potential model, MODEL.md eqs. 1-3; fem_dendrite.physics.electrochemistry) or
+    "confined_flaws" (a reduced quasi-static model of Na-filled crack-like flaws: no front, the confined Na's
+    pressure F (eta_BV + U) / V_m on each flaw's crack; fem_dendrite.solve.confined_flaws).
     """
 
-    formulation: str = _p(choices=("faradaic", "gao2024"))
+    formulation: str = _p(choices=("faradaic", "gao2024", "confined_flaws"))
     temperature: Quantity = _q("K", "positive", bounds=(200.0, 371.0, "solid Na: it melts at 371 K"))
     ion_concentration: Quantity = _q("mol/m^3", "positive")
     metal_site_density: Quantity = _q("mol/m^3", "positive")

@@ -8,6 +8,27 @@ from fem_dendrite.config.schema import MAX_CELLS, Config
 from fem_dendrite.errors import UserError
 
 
+def validate_confined_flaws(cfg: Config) -> None:
+    """Formulation "confined_flaws" (solve.confined_flaws): 2D, mechanics (staggered) and fracture on, a current
+    (galvanostatic or ramp, plating) and at least one Na-filled flaw."""
+    mech, f, el, ini = cfg.mechanics, cfg.fracture, cfg.electrode, cfg.initial
+    if cfg.mesh.dim != 2:
+        raise UserError("electrochemistry.formulation: \"confined_flaws\" is 2D (a flaw is a crack along its centre "
+                        "line); accepted: mesh.dim = 2")
+    if not (mech.enabled and f.enabled and mech.coupling == "staggered"):
+        raise UserError("electrochemistry.formulation: \"confined_flaws\" needs mechanics.enabled = true, "
+                        "mechanics.coupling = \"staggered\" and fracture.enabled = true (the flaws' Na cracks the "
+                        "ceramic)")
+    if el.control == "potentiostatic" or el.direction != "plating":
+        raise UserError("electrode.control: \"confined_flaws\" is driven by a plating current; accepted: "
+                        "\"galvanostatic\" or \"ramp\" with electrode.direction = \"plating\"")
+    if not any(flaw.filled for flaw in ini.flaws) and not (ini.flaw_population is not None
+                                                           and ini.flaw_population.count > 0
+                                                           and ini.flaw_population.filled):
+        raise UserError("initial.flaws: \"confined_flaws\" needs at least one Na-filled flaw (initial.flaws or "
+                        "initial.flaw_population with filled = true)")
+
+
 def validate_cross(cfg: Config) -> None:
     m = cfg.mesh
     if len(m.size_m) != m.dim:
@@ -25,6 +46,8 @@ def validate_cross(cfg: Config) -> None:
         raise UserError(f"time.scheme: \"{cfg.time.scheme}\" with formulation \"gao2024\" needs electrochemistry.phase_mass = "
                         "\"lumped\" (with the consistent mass backward Euler's own answer leaves eta in [0, 1], which "
                         "the scheme refuses: every step would be cut; or use \"backward_euler\")")
+    if e.formulation == "confined_flaws":
+        validate_confined_flaws(cfg)
     if e.formulation == "gao2024" and e.ion_transport == "site_limited":
         if e.metal_sink != "faradaic":
             raise UserError("electrochemistry.ion_transport: \"site_limited\" needs electrochemistry.metal_sink = "

@@ -92,6 +92,12 @@ def _slot_distance(x: np.ndarray, rho: np.ndarray, depth: float, width: float, t
     return np.minimum(straight, cone)
 
 
+def flaw_segments(flaws) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each filled 2D flaw's centre line as (mouth, tip) points (3,) in m: from (0, y) to (depth, y)."""
+    return [(np.array([0.0, f.position[0], 0.0]), np.array([f.depth, f.position[0], 0.0]))
+            for f in flaws if f.filled and f.dim == 2]
+
+
 def slot_area(flaw: SurfaceFlaw) -> float:
     """Area (m^2) of a 2D slot with depth >= width: walls, the full-width circle up to the taper, the taper (a
     trapezoid between the tangent points) and the tip cap."""

@@ -114,7 +114,8 @@ class FaradaicProblem(CoupledProblem):
         self.electrolyte_conductivity_max = max(float(m.electrolyte.conductivity),
                                                 float(m.grain_boundary.conductivity)) / scales.conductivity
         # an open crack carries no Na+: (1 - d)^2 + k_ion with fracture (solve.fracture.ion_factor)
-        self.conductivity = fd.electrolyte_conductivity(self.eta, self.crack_ion_factor() * sigma,
+        self.ionic_conductivity = self.crack_ion_factor() * sigma  # grains and GBs, cracks blocking
+        self.conductivity = fd.electrolyte_conductivity(self.eta, self.ionic_conductivity,
                                                         CONDUCTIVITY_FLOOR * sigma_se)
         self.diffusivity = None
 

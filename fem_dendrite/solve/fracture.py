@@ -23,6 +23,7 @@ from petsc4py import PETSc
 from fem_dendrite import materials
 from fem_dendrite.errors import ConvergenceError
 from fem_dendrite.mesh import FACET_TAGS
+from fem_dendrite.mesh.flaws import flaw_segments, flaws_from_config
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import fracture as frac
 
@@ -40,6 +41,22 @@ def segment_distance(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> 
     axis = end - start
     t = np.clip((points - start) @ axis / max(float(axis @ axis), 1e-300), 0.0, 1.0)
     return np.linalg.norm(points - (start + t[:, None] * axis), axis=1)
+
+
+def crack_segments(cfg, dim: int, length_scale: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The pre-cracks as (start, end) points (3,) in scaled units: fracture.initial_cracks and, in formulation
+    "confined_flaws", each Na-filled surface flaw's centre line (x = 0 to its depth: the flaw is a crack whose Na is
+    a pressure, fem_dendrite.solve.confined_flaws)."""
+    segments = []
+    for crack in cfg.fracture.initial_cracks:
+        start, end = np.zeros(3), np.zeros(3)
+        start[:dim] = np.asarray(crack.start.value) / length_scale
+        end[:dim] = np.asarray(crack.end.value) / length_scale
+        segments.append((start, end))
+    if cfg.electrochemistry.formulation == "confined_flaws":
+        for start, end in flaw_segments(flaws_from_config(cfg)):
+            segments.append((start / length_scale, end / length_scale))
+    return segments
 
 
 def crack_profile(distance: np.ndarray, length: float, model: str, core: float = 0.0) -> np.ndarray:
@@ -86,28 +103,27 @@ class Fracture:
         boundary = float(mat.grain_boundary.fracture_energy) / S.fracture_energy
         h_beta = materials.interpolation(domain.beta)
         self.fracture_energy = h_beta * boundary + (1.0 - h_beta) * grain
-        self.crack_pressure = fem.Constant(msh, PETSc.ScalarType(float(self.cfg.fracture.crack_pressure)
-                                                                  / S.energy_density))
+        if self.confined:  # each filled flaw's own pressure, per cell (set by solve.confined_flaws)
+            self.crack_pressure = fem.Function(fem.functionspace(msh, ("DG", 0)), name="crack_pressure")
+        else:
+            self.crack_pressure = fem.Constant(msh, PETSc.ScalarType(float(self.cfg.fracture.crack_pressure)
+                                                                      / S.energy_density))
 
     def _set_initial_cracks(self) -> None:
         """d of the pre-cracks: broken (d = 1) over a core one cell wide on each side of the segment, then the
         optimal profile. A crack that is broken at its nodes only leaves the cells around it with g(d) ~ 0.03 of
         their stiffness (P1 d falls to ~0.5 one cell away at h = l/4), which holds its faces together: Sneddon's
         opening came out at 0.57 of the analytic one that way, with the core it matches."""
-        cracks = self.cfg.fracture.initial_cracks
+        cracks = crack_segments(self.cfg, self.mesh.geometry.dim, self.scales.length)
         values = np.zeros_like(self.d.x.array)
         if cracks:
             x = self.d.function_space.tabulate_dof_coordinates()
-            L0, dim = self.scales.length, self.mesh.geometry.dim
             tdim = self.mesh.topology.dim
             n_cells = self.mesh.topology.index_map(tdim).size_local
             cells = np.arange(n_cells, dtype=np.int32)
             sizes = self.mesh.h(tdim, cells)
             midpoints = dmesh.compute_midpoints(self.mesh, tdim, cells)
-            for crack in cracks:
-                start, end = np.zeros(3), np.zeros(3)
-                start[:dim] = np.asarray(crack.start.value) / L0
-                end[:dim] = np.asarray(crack.end.value) / L0
+            for start, end in cracks:
                 near = segment_distance(midpoints, start, end) < 2.0 * self.length
                 core = self.mesh.comm.allreduce(float(np.max(sizes[near], initial=0.0)), op=MPI.MAX)
                 values = np.maximum(values, crack_profile(segment_distance(x, start, end), self.length, self.model,
@@ -141,9 +157,14 @@ class Fracture:
         self.solver.solver.setVariableBounds(self.d_accepted.x.petsc_vec, self.d_upper.x.petsc_vec)
         self._build_measures(dx)
 
+    @property
+    def confined(self) -> bool:
+        """The crack pressure is the confined Na's of each flaw (formulation "confined_flaws"), not fracture.crack_pressure."""
+        return self.cfg.electrochemistry.formulation == "confined_flaws"
+
     def _pressurised(self) -> bool:
         f = self.cfg.fracture
-        return float(f.crack_pressure) > 0.0 or float(f.crack_pressure_rate) > 0.0
+        return self.confined or float(f.crack_pressure) > 0.0 or float(f.crack_pressure_rate) > 0.0
 
     def _options(self) -> dict:
         return {"snes_type": "vinewtonrsls", "snes_linesearch_type": "basic", "snes_max_it": 400,
@@ -159,6 +180,8 @@ class Fracture:
 
     def set_time(self, t_s: float) -> None:
         """The crack pressure at time t: fracture.crack_pressure + crack_pressure_rate t (scaled)."""
+        if self.confined:
+            return
         f = self.cfg.fracture
         self.crack_pressure.value = (float(f.crack_pressure) + float(f.crack_pressure_rate) * t_s) \
             / self.scales.energy_density

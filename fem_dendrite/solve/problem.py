@@ -338,7 +338,7 @@ class CoupledProblem:
             r = np.sqrt(sum((x[i] - center[i]) ** 2 for i in range(self.dim)))
             distance = np.minimum(distance, r - float(nucleus.radius) / L0)
         filled = [f for f in flaws_from_config(self.cfg) if f.filled]  # Na-filled surface flaws: metal inside
-        if filled:
+        if filled and self.metal_in_flaws:
             distance = np.minimum(distance, flaw_distance(x[: self.dim] * L0, filled) / L0)
         return 0.5 * (1.0 - np.tanh(np.clip(distance, -50 * l0, 50 * l0) / (2.0 * l0)))
 
@@ -371,6 +371,8 @@ class CoupledProblem:
     # -- one step --------------------------------------------------------------------------------------------------
     # bounds of the fields that have them (the predictor's first iterate is clipped to them)
     FIELD_BOUNDS = {"eta": (0.0, 1.0), "c": (0.0, None)}
+    # the Na of a filled flaw is metal of the phase field (solve.confined_flaws makes it a crack's pressure instead)
+    metal_in_flaws = True
 
     def crack_ion_factor(self):
         """(1 - d)^2 + k_ion on the electrolyte's conductivity with fracture (solve.fracture.ion_factor), else 1."""
@@ -558,6 +560,15 @@ class CoupledProblem:
     # resumes on any number of ranks). A new unknown is registered by adding its Function (and its old value) to
     # checkpoint_fields, a global scalar unknown (e.g. a value on a 'real' space) to checkpoint_scalars and
     # restored; nothing else changes.
+    def flaw_pressures(self) -> list[float] | None:
+        """The pressures (Pa) this problem sets on its flaws, or None: they are measured from the metal's stress
+        (fem_dendrite.fracture_outputs.FlawPressure)."""
+        return None
+
+    def grown_flaw(self) -> int | None:
+        """The flaw whose crack grew, where the problem can tell (solve.confined_flaws), else None."""
+        return None
+
     def checkpoint_fields(self) -> dict:
         """{name: Function}: the fields and their last accepted values, plus the mechanics' (u, history)."""
         fields = {f.name: f for f in self.fields + self.old_fields + self.field_rates}

@@ -7,6 +7,10 @@ resumable, see fem_dendrite.studies) with config overrides only: electrode.contr
 time.stop_at_short_circuit = true. The formulation is the config's own (its default, whatever it is).
 
 Critical current density j_c of a member: the applied current density j(t) = j_0 + rate t at the first of
+- crack from a filled flaw (formulation "confined_flaws", fem_dendrite.solve.confined_flaws): the step at which the
+  crack at a Na-filled flaw grew (summary crack_growth_current_A_m2, with fracture.stop_at_crack_growth), the flaw
+  named (failed_flaw, its depth from the member's flaws.json). At a fixed current the confined Na's pressure and
+  the crack's length both raise its stress intensity, so the crack runs on: its start is the short circuit;
 - short circuit: the run's summary says "short_circuit" (metal connects the electrodes), at short_circuit_time_s;
 - cell-voltage collapse: |cell_voltage_V| (probes.csv) falls below COLLAPSE_FRACTION of its running maximum after
   that maximum has exceeded COLLAPSE_FLOOR_V (a short through metal shunts the electrolyte, so the voltage under
@@ -73,6 +77,10 @@ def member_critical_current(member_dir: str | Path) -> dict:
     j0 = float(config_value(cfg, "electrode.current_density") or 0.0)
     rate = float(config_value(cfg, "electrode.current_ramp_rate") or 0.0)
     applied = lambda t: j0 + rate * t  # noqa: E731
+    if summary.get("crack_growth_current_A_m2") is not None:  # a filled flaw's crack started (confined_flaws)
+        return {"j_c_A_m2": float(summary["crack_growth_current_A_m2"]), "criterion": "crack from a filled flaw",
+                "time_s": summary.get("crack_growth_time_s"), "censored": False, "time_resolution": "step",
+                **failed_flaw(member_dir, summary.get("failed_flaw"))}
     if summary.get("short_circuit") and summary.get("short_circuit_time_s") is not None:
         t = float(summary["short_circuit_time_s"])
         refined = short_circuit_crossing_time(member_dir, cfg, t)
@@ -93,6 +101,20 @@ def member_critical_current(member_dir: str | Path) -> dict:
     t_end = summary.get("t_end_s")
     return {"j_c_A_m2": applied(float(t_end)) if t_end is not None else None, "criterion": "none by the end",
             "time_s": t_end, "censored": True}
+
+
+def failed_flaw(member_dir: Path, index: int | None) -> dict:
+    """The flaw whose crack grew (its index, depth and position from the member's flaws.json) and the deepest
+    flaw's depth."""
+    path = Path(member_dir) / "flaws.json"
+    flaws = json.loads(path.read_text())["flaws"] if path.is_file() else []
+    filled = [f for f in flaws if f.get("filled")]
+    out = {"failed_flaw": index, "failed_flaw_depth_m": None, "failed_flaw_position_m": None,
+           "deepest_flaw_m": max((f["depth_m"] for f in filled), default=None)}
+    if index is not None and index < len(filled):
+        out["failed_flaw_depth_m"] = filled[index]["depth_m"]
+        out["failed_flaw_position_m"] = filled[index]["position_m"]
+    return out
 
 
 def short_circuit_crossing_time(member_dir: Path, cfg: dict, t_step_s: float) -> float | None:

@@ -1,0 +1,126 @@
+"""The reduced model of Na-filled crack-like flaws (electrochemistry.formulation = "confined_flaws",
+fem_dendrite.solve.confined_flaws): the floating potential of a flaw against the ohmic analysis (u ~ a / 2 sigma,
+linear in a), its net current zero, the crack's initiation against Griffith's edge-crack pressure; on 2 ranks a one-line refusal (for now)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import fem_dendrite  # noqa: F401, I001  (sets up the FEniCSx wheel before dolfinx)
+import numpy as np
+import pytest
+from mpi4py import MPI
+
+from fem_dendrite import config, simulation
+from fem_dendrite.errors import UserError
+from fem_dendrite.scaling import FARADAY, Scales
+from fem_dendrite.solve.confined_flaws import confined_pressure, differential_resistance, kinetic_overpotential
+from fem_dendrite.solve.formulations import build_problem
+from fem_dendrite.studies import fracture_cases as cases
+
+COMM = MPI.COMM_WORLD
+E, NU, GC = 5.0e10, 0.26, 39.2  # the bundled NZSP values (configs/default.toml)
+SIGMA = 0.1  # S/m, the grains' conductivity (configs/default.toml)
+CURRENT = 300.0  # A/m^2, near the 1 um flaw's initiation
+
+
+def shared_dir(tmp_path) -> Path:
+    return Path(COMM.bcast(str(tmp_path) if COMM.rank == 0 else None, root=0))
+
+
+def floating_potentials(depth_m: float, tmp: Path, comm=COMM) -> tuple[np.ndarray, list]:
+    """u_k (V per A/m^2) of flaw_initiation with a flaw of `depth_m`, and the net currents into each conductor of
+    the solve with the conductors at their floating potentials (scaled)."""
+    flaw = (f'initial.flaws=[{{depth = {{value = {depth_m}, unit = "m", source = "test"}}, '
+            'width = {value = 2.0e-7, unit = "m", source = "test"}, '
+            'tip_radius = {value = 1.0e-7, unit = "m", source = "test"}, '
+            'position = {value = 8.0e-6, unit = "m", source = "test"}, filled = true}]')
+    cfg = config.load("flaw_initiation", [flaw])
+    scales = Scales.from_config(cfg)
+    msh_path = simulation.build_mesh(cfg, tmp, comm)
+    domain, _ = simulation.build_domain(cfg, msh_path, comm, scales)
+    with build_problem(cfg, domain, scales, mechanics=simulation._build_mechanics(cfg, scales)) as problem:
+        problem.set_initial_state()
+        u = problem.potential.update(CURRENT)
+        flow = problem.potential
+        # phi = base + U_k phi_k: rebuild it and measure the net current into each conductor
+        conductors = flow._conductors()
+        for chi, dofs in zip(flow.indicators, conductors):
+            chi.x.array[:] = 0.0
+            chi.x.array[dofs] = 1.0
+        flow._solve(conductors, None, 1.0)
+        total = flow.phi.x.array.copy()
+        for k in range(len(u)):
+            flow._solve(conductors, k, 0.0)
+            total += ((u[k] + differential_resistance(cfg, CURRENT)) / flow.to_si) * flow.phi.x.array
+        flow.phi.x.array[:] = total
+        currents = list(flow._net_currents())
+        return u, currents
+
+
+def test_a_flaw_floats_at_the_ohmic_potential_of_its_depth(tmp_path):
+    """(One rank: see test_on_more_than_one_rank_it_refuses_in_one_line.) The flaw's Na takes no net current (to 1e-8 of the cell current), and its floating potential per unit current
+    is the ohmic one of a conductor reaching a depth a into a uniform field, floating at the field's value half-way
+    along it: of the order of a / (2 sigma), growing by 1 / (2 sigma) per unit depth (within 10 %, from a = 1
+    to 2 um): the analysis behind i_c ~ a^(-3/2) where the ohmic share dominates."""
+    base = shared_dir(tmp_path)
+    u1, currents = floating_potentials(1.0e-6, base / "a1")
+    u2, _ = floating_potentials(2.0e-6, base / "a2")
+    cell_current = 16.0  # scaled: a unit current density through the 16 um (scaled: 16) counter electrode
+    assert abs(currents[0]) < 1.0e-8 * cell_current
+    assert 0.5 * 1.0e-6 / (2 * SIGMA) < u1[0] < 1.0e-6 / SIGMA
+    assert (u2[0] - u1[0]) / 1.0e-6 == pytest.approx(1.0 / (2 * SIGMA), rel=0.10)
+
+
+def test_the_confined_pressure_is_the_overpotential_cap():
+    """p = F (eta_BV + u i) / V_m: 1 mV is 4.06 MPa (V_m = 23.75 cm^3/mol), and eta_BV is Butler-Volmer's inverse
+    (alpha = 1/2) at the bundled i0 = 12.2 A/m^2."""
+    cfg = config.load("flaw_initiation")
+    assert confined_pressure(cfg, 0.0, 1.0) == 0.0
+    rt_f = 8.314462618 * 298.15 / FARADAY
+    assert kinetic_overpotential(cfg, 100.0) == pytest.approx(2 * rt_f * math.asinh(100.0 / 24.4), rel=1e-3)
+    assert confined_pressure(cfg, 1.0, 1.0e-3) - confined_pressure(cfg, 1.0, 0.0) == pytest.approx(4.06e6, rel=0.01)
+
+
+def test_the_flaw_cracks_at_griffiths_pressure(tmp_path):
+    """Under a current ramp the crack at a 1 um flaw starts when the flaw's Na pressure reaches the edge crack's
+    K_IC,eff / (F(a/W) sqrt(pi a)) within 10 % (Tada's F(1/16) = 1.14; K_IC,eff = sqrt(E' G_c,eff)), at the current
+    whose overpotential cap is that pressure."""
+    cfg = config.load("flaw_initiation", ["electrode.current_density.value=320.0"])
+    summary = simulation.run(cfg, shared_dir(tmp_path) / "flaw", quiet=True)
+    assert "grew" in summary["message"], summary["message"]
+    a, width = 1.0e-6, cfg.mesh.size_m[0]
+    h = cfg.fracture.length_m / 4
+    toughness = math.sqrt(E / (1 - NU**2) * cases.effective_toughness(GC, h / cfg.fracture.length_m))
+    griffith = toughness / (cases.tada_sent(a / width) * math.sqrt(math.pi * a))
+    pressure = summary["flaw_pressures_Pa"][0]
+    assert pressure == pytest.approx(griffith, rel=0.10)
+    assert summary["failed_flaw"] == 0
+    current = summary["crack_growth_current_A_m2"]
+    assert pressure > confined_pressure(cfg, current, 0.0)  # the ohmic share is there, and small at 1 um
+    assert pressure < confined_pressure(cfg, current, 1.0e-6 / SIGMA)
+
+
+@pytest.mark.mpi
+def test_on_more_than_one_rank_it_refuses_in_one_line(tmp_path):
+    """Until its floating potential agrees across ranks (it differs by ~5 % on 2: docs/status.md), the formulation
+    refuses a parallel run on every rank with a one-line error, and runs on one."""
+    base = shared_dir(tmp_path)
+    if COMM.size > 1:
+        with pytest.raises(UserError) as err:
+            floating_potentials(1.0e-6, base / "parallel")
+        assert str(err.value).startswith("electrochemistry.formulation") and "\n" not in str(err.value)
+    serial, _ = floating_potentials(1.0e-6, base / f"serial_{COMM.rank}", comm=MPI.COMM_SELF)
+    assert serial[0] > 0.0
+
+
+@pytest.mark.parametrize("sets, field", [
+    (["mesh.dim=3", "mesh.size_m=[1e-5, 1e-5, 1e-5]"], "electrochemistry.formulation"),
+    (["fracture.enabled=false"], "electrochemistry.formulation"),
+    (["electrode.control=\"potentiostatic\""], "electrode.control"),
+    (["initial.flaws=[]"], "initial.flaws"),
+])
+def test_bad_confined_settings_are_one_line_errors(sets, field):
+    with pytest.raises(UserError) as err:
+        config.load("flaw_initiation", sets)
+    assert str(err.value).startswith(field) and "\n" not in str(err.value)
