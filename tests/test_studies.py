@@ -239,7 +239,7 @@ def test_long_derived_names_are_shortened_deterministically():
     ('[sweep]\nbase = "no/such.toml"\n[grid]\n"a.b" = [1]', "[sweep] base: no config file"),
     ('member = 3', "expected [[member]] tables"),
     ('[sweep]\nformulations = ["faradaic", "gao"]\n[grid]\n"a.b" = [1]',
-     "[sweep] formulations: unknown formulation 'gao' (accepted: faradaic, gao2024)"),
+     "[sweep] formulations: unknown formulation 'gao' (accepted: faradaic, gao2024, confined_flaws)"),
     ('[sweep]\nformulations = "faradaic"\n[grid]\n"a.b" = [1]', "[sweep] formulations: expected a non-empty array"),
     ('[sweep]\nformulations = []\n[grid]\n"a.b" = [1]', "[sweep] formulations: expected a non-empty array"),
     ('[sweep]\nformulations = ["gao2024", "gao2024"]\n[grid]\n"a.b" = [1]', "'gao2024' listed twice"),

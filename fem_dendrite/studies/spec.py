@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fem_dendrite.config.schema import ElectrochemistryConfig
 from fem_dendrite.errors import UserError
 
 
@@ -36,7 +37,7 @@ _SECTION_KEYS = {
 }
 _FORMULATION_KEYS = {"base", "set"}
 FORMULATION_KEY = "electrochemistry.formulation"   # set on every member of a multi-formulation sweep
-FORMULATIONS = ("faradaic", "gao2024")             # the accepted values (config.ElectrochemistryConfig)
+FORMULATIONS = ElectrochemistryConfig.__dataclass_fields__["formulation"].metadata["choices"]   # one source: the schema
 _KEY_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._=,+-]*$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
