@@ -99,8 +99,10 @@ class FlawPotential:
         self.kinetic_conductance = fem.Constant(msh, PETSc.ScalarType(1.0))
         self.a = fem.form(conductivity * ufl.inner(ufl.grad(phi), ufl.grad(v)) * dx
                           + self.kinetic_conductance * phi * v * ds(FACET_TAGS["plating"]))
-        one = fem.Constant(msh, PETSc.ScalarType(1.0))  # a scaled current density of 1 through the counter electrode
-        self.L = fem.form(one * v * ds(FACET_TAGS["counter"]))
+        # the scaled current density through the counter electrode (a Constant: scaling the assembled vector would
+        # miss its unreduced ghost entries, which the reverse scatter then adds to their owners on > 1 rank)
+        self.current = fem.Constant(msh, PETSc.ScalarType(1.0))
+        self.L = fem.form(self.current * v * ds(FACET_TAGS["counter"]))
         self.phi = fem.Function(V, name="flaw_potential")
         self.boundary_values = fem.Function(V)
         self.indicators = [fem.Function(V) for _ in flaws]
@@ -141,8 +143,8 @@ class FlawPotential:
             self.ksp.setOperators(self.A)
         with self.b.localForm() as local:
             local.set(0.0)
+        self.current.value = current
         fem_petsc.assemble_vector(self.b, self.L)
-        self.b.scale(current)
         fem_petsc.apply_lifting(self.b, [self.a], bcs=[[bc]])
         self.b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         fem_petsc.set_bc(self.b, [bc])
@@ -196,10 +198,6 @@ class ConfinedFlawProblem(FaradaicProblem):
     metal_in_flaws = False
 
     def __init__(self, cfg, domain, scales, mechanics=None):
-        if domain.mesh.comm.size > 1:  # checked on every rank alike: all raise
-            raise UserError("electrochemistry.formulation: \"confined_flaws\" runs on one rank for now (its "
-                            "floating-flaw potential differs by ~5 % on 2 ranks, not yet understood); run it without "
-                            "mpiexec")
         super().__init__(cfg, domain, scales, mechanics=mechanics)
         self.flaws = [f for f in flaws_from_config(cfg) if f.filled]
         self.potential = FlawPotential(self, self.ionic_conductivity, self.flaws)
