@@ -99,8 +99,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", nargs="?", default=None, help="TOML file (default: the bundled default case)")
     p.add_argument("--members", type=int, required=True, help="number of microstructures (mesh.seed values)")
     p.add_argument("--out", required=True, help="ensemble folder (resumable, like `sweep`)")
-    p.add_argument("--ramp", type=_positive_float, default=10.0 / 3600.0, metavar="RATE",
-                   help="current ramp in A m^-2 s^-1 (default 2.78e-3 = 1 mA cm^-2 h^-1, Lowack 2025)")
+    p.add_argument("--ramp", type=_positive_float, default=None, metavar="RATE",
+                   help="current ramp in A m^-2 s^-1 (default 2.78e-3 = 1 mA cm^-2 h^-1, Lowack 2025; a quasi-static "
+                        "formulation (confined_flaws) keeps its config's ramp)")
     p.add_argument("--seed0", type=int, default=0, help="mesh.seed of the first member (default 0)")
     p.add_argument("--jobs", type=int, default=None, help="members run at once (default 1)")
     p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",

@@ -367,8 +367,11 @@ def regime_numbers(cfg, length_m: float) -> dict:
 
 def regime_warnings(cfg, regime: dict) -> list[str]:
     """What the numbers forbid: a diffuse front (Lambda > 1), GB conductivity effects (Wa >> 1), capillary
-    smoothing faster than growth, an interface the mesh does not resolve."""
+    smoothing faster than growth, an interface the mesh does not resolve. None for "confined_flaws": its phase field
+    is held (no front, no interface to resolve)."""
     out = []
+    if cfg.electrochemistry.formulation == "confined_flaws":
+        return out
     cells = regime.get("interface_cells")
     if cells is not None and cells < MIN_INTERFACE_CELLS:
         out.append(f"the mesh does not resolve the interface: its width 2 sqrt(2 kappa0/W) spans {cells:.2g} cells "

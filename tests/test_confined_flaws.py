@@ -4,6 +4,7 @@ linear in a), its net current zero, the crack's initiation against Griffith's ed
 two."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -125,3 +126,43 @@ def test_bad_confined_settings_are_one_line_errors(sets, field):
     with pytest.raises(UserError) as err:
         config.load("flaw_initiation", sets)
     assert str(err.value).startswith(field) and "\n" not in str(err.value)
+
+
+# a small fracture_ccd (5 um, 4 grains, 2 flaws of median depth 0.8 um 1.2 um off the sides): ~75 s a member
+SMALL_FRACTURE_CCD = ["mesh.size_m=[5.0e-6, 5.0e-6]", "mesh.grains=4", "initial.flaw_population.count=2",
+                      "initial.flaw_population.depth_scale.value=8.0e-7",
+                      "initial.flaw_population.edge_margin.value=1.2e-6"]
+GC_GB = 9.8  # J/m^2, the bundled GB fracture energy (configs/default.toml)
+
+
+def test_fracture_ccd_members_fail_at_a_flaw_at_its_griffith_pressure(tmp_path):
+    """`fem-dendrite ccd fracture_ccd --members 2`: each member's j_c is the start of a crack at a named Na-filled
+    flaw (not a flat-fill bridge), resolved to the bisection's step, and that flaw's pressure then lies between
+    Griffith's pressures of its depth with the GBs' toughness in the strip's largest F(a/W) (a GB at its tip) and
+    with the grains' toughness at the half-plane's 1.12 (a tip inside a grain), with 10 % on either side. The two
+    microstructures (other grains, other flaws) fail at different currents."""
+    from fem_dendrite import cli
+    from fem_dendrite.studies import ccd
+
+    out = shared_dir(tmp_path) / "ens"
+    sets = [item for s in SMALL_FRACTURE_CCD for item in ("--set", s)]
+    assert cli.main(["ccd", "fracture_ccd", "--members", "2", "--jobs", "2", "--out", str(out), *sets]) == 0
+    data = json.loads((out / "ccd.json").read_text())
+    assert data["ramp_A_m2_s"] == 10.0  # the config's own (quasi-static), not Lowack's 2.8e-3
+    h_over_l = 0.25
+    plane = E / (1 - NU**2)
+    currents = []
+    for row in data["members"]:
+        assert row["criterion"] == ccd.CRACK and not row["censored"], row
+        assert row["failed_flaw"] is not None and row["failed_flaw_depth_m"] is not None
+        summary = json.loads((out / row["member"] / "summary.json").read_text())
+        a, width = row["failed_flaw_depth_m"], 5.0e-6
+        weak = math.sqrt(plane * cases.effective_toughness(GC_GB, h_over_l)) / (
+            cases.tada_sent(a / width) * math.sqrt(math.pi * a))
+        strong = math.sqrt(plane * cases.effective_toughness(GC, h_over_l)) / (1.12 * math.sqrt(math.pi * a))
+        pressure = summary["flaw_pressures_Pa"][row["failed_flaw"]]
+        assert 0.9 * weak < pressure < 1.1 * strong, (pressure, weak, strong)
+        currents.append(row["j_c_A_m2"])
+    assert abs(currents[0] - currents[1]) > 2.0  # A/m^2: 5x the resolution (ramp 10 A/m^2/s x 2 x min_step 0.02 s)
+    report = (out / "report.md").read_text()
+    assert "failed flaw" in report and "start of a crack at a Na-filled flaw" in report

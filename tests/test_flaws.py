@@ -120,6 +120,19 @@ def test_single_flaw_position_is_uniform_over_seeds():
     assert scipy.stats.kstest(y, scipy.stats.uniform(1.5 * w, LY - 3.0 * w).cdf).pvalue > 0.01
 
 
+def test_edge_margin_keeps_the_flaws_off_the_sides():
+    """With edge_margin e > 1.5 w the centres are uniform on [e, Ly - e] over seeds (KS), in 2D and 3D."""
+    w, e = 1.0e-7, 5.0e-7
+    y = [draw_population(1, "lognormal", 5e-7, 0.5, w, 5e-8, True, s, (LX, LY), edge_margin=e)[0].position[0]
+         for s in range(400)]
+    assert min(y) >= e and max(y) <= LY - e
+    assert scipy.stats.kstest(y, scipy.stats.uniform(e, LY - 2.0 * e).cdf).pvalue > 0.01
+    e = 3.0e-7
+    faces = draw_population(4, "weibull", 3e-7, 2.0, w, 5e-8, False, 5, (LX, 1.5e-6, 1.2e-6), edge_margin=e)
+    c = np.array([f.position for f in faces])
+    assert np.all(c >= e) and np.all(c <= np.array([1.5e-6, 1.2e-6]) - e)
+
+
 # -- the run's mesh, flaws.json and initial metal -------------------------------------------------------------
 EXAMPLE = (5.0e-7, 1.0e-7, 5.0e-8, 1.0e-6, True)  # depth, width, tip radius, position (m), filled
 
@@ -232,6 +245,8 @@ def test_same_flaws_and_initial_metal_on_any_number_of_ranks(tmp_path_factory):
       "initial.flaw_population.depth_shape.value=0.1"], "initial.flaw_population.depth_shape"),
     (["initial.flaw_population.count=2", "initial.flaw_population.depth_scale.value=5e-6"],
      "initial.flaw_population.depth_scale"),
+    (["initial.flaw_population.count=2", "initial.flaw_population.edge_margin.value=1e-6"],
+     "initial.flaw_population.edge_margin"),
 ])
 def test_bad_flaws_one_line_naming_the_field(overrides, field):
     with pytest.raises(UserError) as err:

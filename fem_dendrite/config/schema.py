@@ -195,6 +195,9 @@ class FlawPopulation:
     tip_radius: Quantity = _q("m", "positive")
     filled: bool = _p()
     seed: int = _p(check="nonnegative")
+    # flaw centres at least this far from the side faces (and 1.5 widths in any case): a window's sides are not the
+    # pellet's edges, and a flaw beside a free side (or its mirror image beside a roller side) is not a surface flaw
+    edge_margin: Quantity = _q("m", "nonnegative")
 
 
 @dataclass(frozen=True)

@@ -191,8 +191,12 @@ def validate_flaws(cfg: Config) -> None:
         if 3.0 * width >= min(face):
             raise UserError(f"{where}.width: {width:g} m leaves no room on the {min(face):g} m electrode (a width from "
                             f"each corner)")
+        margin = max(1.5 * width, float(pop.edge_margin))
+        if 2.0 * margin >= min(face):
+            raise UserError(f"{where}.edge_margin: {float(pop.edge_margin):g} m from each side leaves no room on the "
+                            f"{min(face):g} m electrode")
         need = (pop.count - 1) * 2.0 * width if dim == 2 else pop.count * math.pi * width ** 2 / 0.4
-        room = face[0] - 3.0 * width if dim == 2 else math.prod(L - 3.0 * width for L in face)
+        room = face[0] - 2.0 * margin if dim == 2 else math.prod(L - 2.0 * margin for L in face)
         if need >= room:
             raise UserError(f"{where}.count: {pop.count} flaws {width:g} m wide, 2 widths apart, do not fit on the "
                             f"electrode ({' x '.join(f'{L:g}' for L in face)} m)")

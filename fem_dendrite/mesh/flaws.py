@@ -129,7 +129,8 @@ def flaws_from_config(cfg) -> tuple[SurfaceFlaw, ...]:
         return explicit
     return explicit + draw_population(pop.count, pop.distribution, float(pop.depth_scale), float(pop.depth_shape),
                                       float(pop.width), float(pop.tip_radius), bool(pop.filled),
-                                      int(pop.seed) + int(m.seed), size, obstacles=explicit)
+                                      int(pop.seed) + int(m.seed), size, obstacles=explicit,
+                                      edge_margin=float(pop.edge_margin))
 
 
 def realised_flaws(cfg) -> list[dict]:
@@ -180,15 +181,16 @@ def draw_depths(count: int, distribution: str, depth_scale: float, depth_shape: 
 
 def draw_population(count: int, distribution: str, depth_scale: float, depth_shape: float, width: float,
                     tip_radius: float, filled: bool, seed: int, size: tuple,
-                    obstacles: tuple = ()) -> tuple[SurfaceFlaw, ...]:
+                    obstacles: tuple = (), edge_margin: float = 0.0) -> tuple[SurfaceFlaw, ...]:
     """`count` flaws drawn from `seed` (the same on every rank) on the plating face of the box `size` (m), clear of the
-    `obstacles` (explicit flaws); depths truncated to [tip_radius, size[0] - width] by redrawing."""
+    `obstacles` (explicit flaws), centres at least max(1.5 width, edge_margin) from the side faces; depths truncated
+    to [tip_radius, size[0] - width] by redrawing."""
     positions_rng, depths_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(2))
     where = "initial.flaw_population"
     if len(size) == 2:
-        positions = [(p,) for p in _hard_rods(count, width, float(size[1]), obstacles, positions_rng)]
+        positions = [(p,) for p in _hard_rods(count, width, float(size[1]), obstacles, positions_rng, edge_margin)]
     else:
-        positions = _sequential_disks(count, width, tuple(size[1:]), obstacles, positions_rng)
+        positions = _sequential_disks(count, width, tuple(size[1:]), obstacles, positions_rng, edge_margin)
     low, high = tip_radius, float(size[0]) - width
     depths = np.empty(0)
     for _ in range(100):  # the validation asks for >= 50 % of the mass in range: 100 batches never run out
@@ -208,11 +210,12 @@ def spacing(width_a: float, width_b: float) -> float:
     return 0.5 * (width_a + width_b) + max(width_a, width_b)
 
 
-def _hard_rods(count: int, width: float, length: float, obstacles, rng) -> list[float]:
-    """Centres (m) uniform over the configurations of `count` points on [1.5 w, L - 1.5 w] outside the obstacles'
-    zones, at least 2 w apart: the number in each free segment drawn with the weight of its configurations (volume
-    (L_k - (n - 1) 2 w)^n / n!), then sorted uniforms in each segment shifted by i x 2 w."""
-    lo, hi = 1.5 * width, length - 1.5 * width
+def _hard_rods(count: int, width: float, length: float, obstacles, rng, edge_margin: float = 0.0) -> list[float]:
+    """Centres (m) uniform over the configurations of `count` points on [e, L - e] (e = max(1.5 w, edge_margin))
+    outside the obstacles' zones, at least 2 w apart: the number in each free segment drawn with the weight of its
+    configurations (volume (L_k - (n - 1) 2 w)^n / n!), then sorted uniforms in each segment shifted by i x 2 w."""
+    lo = max(1.5 * width, edge_margin)
+    hi = length - lo
     zones = sorted((o.position[0] - spacing(width, o.width), o.position[0] + spacing(width, o.width))
                    for o in obstacles)
     free, start = [], lo
@@ -253,10 +256,10 @@ def _hard_rods(count: int, width: float, length: float, obstacles, rng) -> list[
     return centres
 
 
-def _sequential_disks(count: int, width: float, face: tuple, obstacles, rng) -> list[tuple]:
+def _sequential_disks(count: int, width: float, face: tuple, obstacles, rng, edge_margin: float = 0.0) -> list[tuple]:
     """Centres (m) on the face [0, Ly] x [0, Lz], each uniform among the places clear of the earlier ones and the
-    obstacles (random sequential addition), slot edges at least a width from the face's edges."""
-    lo = 1.5 * width
+    obstacles (random sequential addition), centres at least max(1.5 width, edge_margin) from the face's edges."""
+    lo = max(1.5 * width, edge_margin)
     hi = np.asarray(face, dtype=float) - lo
     if np.any(hi < lo):
         raise UserError(f"initial.flaw_population.width: {width:g} m leaves no room on the {face[0]:g} x {face[1]:g} "

@@ -57,6 +57,10 @@ from fem_dendrite.solve.problem import applied_current_density
 
 POTENTIAL_PREFIX = "fem_dendrite_flaw_potential_"
 FILLED_DAMAGE = 0.9  # a crack is filled with its flaw's Na (part of the conductor) where d >= this
+# alternate-minimisation iterations after which a step that can still be cut counts as one in which a crack runs:
+# below initiation AT1's d settles in a few (up to 15 just below it, measured on fracture_ccd), a running crack
+# creeps on by small changes for a hundred or more
+BISECTION_ALTERNATIONS = 30
 
 
 def kinetic_overpotential(cfg, current_density: float) -> float:
@@ -208,6 +212,10 @@ class ConfinedFlawProblem(FaradaicProblem):
         self.cell_flaw = np.argmin(np.stack([segment_distance(midpoints, a, b)
                                              for a, b in self.potential.segments]), axis=0)
         self.pressures = np.zeros(len(self.flaws))
+        d_space = self.mechanics.fracture.d.function_space
+        self._damage_growth = fem.Function(d_space)
+        cell_test = ufl.TestFunction(fem.functionspace(msh, ("DG", 0)))
+        self._growth_form = fem.form(self._damage_growth * cell_test * ufl.dx(domain=msh))  # per-cell integrals
 
     def set_pressures(self, current_density: float) -> np.ndarray:
         """Each flaw's p (Pa) at current density i (A/m^2), on the cells nearest it (fracture.crack_pressure)."""
@@ -218,31 +226,50 @@ class ConfinedFlawProblem(FaradaicProblem):
         return self.pressures
 
     def solve(self) -> tuple[int, int]:
-        """The pressures at the step's end current, then (u, d) by alternate minimisation."""
+        """The pressures at the step's end current, then (u, d) by alternate minimisation; in a step that can still
+        be cut, the minimisation stops once a crack grew by l (the step will be rejected: max_phase_change)."""
         t_end = self._step_start_s + float(self.dt.value) * self.scales.time
         self.set_pressures(abs(applied_current_density(self.cfg, t_end)))
-        self.mechanics_iterations += self.mechanics.solve_equilibrium(self._mechanics_solver)
+        fracture = self.mechanics.fracture
+        stop_above = fracture.stop_above
+        if self._can_cut():
+            limit = fracture.accepted_crack_measure() + fracture.length
+            fracture.stop_above = limit if stop_above is None else min(stop_above, limit)
+            fracture.iteration_limit = BISECTION_ALTERNATIONS
+        try:
+            self.mechanics_iterations += self.mechanics.solve_equilibrium(self._mechanics_solver)
+        finally:
+            fracture.stop_above, fracture.iteration_limit = stop_above, None
         return 1, 0
 
+    def _can_cut(self) -> bool:
+        t = self.cfg.time
+        return float(self.dt.value) * self.scales.time * float(t.cut_factor) >= float(t.min_step_s)
+
     def max_phase_change(self) -> float:
-        return 0.0  # the phase field is held
+        """The phase field is held (0), but a step in which a crack grew by more than l (or whose minimisation did not
+        settle in BISECTION_ALTERNATIONS) is rejected (inf) while the stepper can still cut it (dt x time.cut_factor >= time.min_step_s): the steps then close in on the current
+        at which the crack starts (a bisection), resolving it to about the ramp rate x time.min_step_s / cut_factor
+        (below initiation AT1's d does not change, so a rejected step loses nothing). Collective."""
+        fracture = self.mechanics.fracture
+        if not self._can_cut():
+            return 0.0
+        return math.inf if fracture.running or fracture.growth_in_step() > fracture.length else 0.0
 
     def flaw_pressures(self) -> list[float]:
         return [float(p) for p in self.pressures]
 
     def grown_flaw(self) -> int | None:
-        """The flaw whose crack grew most: the largest damage in a band 2.5-8 l beyond its initial crack's (AT1)
-        profile, or None when nothing grew there. Collective."""
+        """The flaw whose crack grew most: the largest integral of d - d_initial (the pre-cracks' profile) over the
+        cells nearest each flaw, or None when no flaw's grew by more than l^2 (a crack l long and l wide). Collective."""
         fracture = self.mechanics.fracture
-        x = fracture.d.function_space.tabulate_dof_coordinates()
-        n = fracture.d.function_space.dofmap.index_map.size_local
-        best = []
-        for a, b in self.potential.segments:
-            dist = segment_distance(x[:n], a, b)
-            ring = (dist > 2.5 * fracture.length) & (dist < 8.0 * fracture.length)
-            best.append(self.comm.allreduce(float(np.max(fracture.d.x.array[:n][ring], initial=0.0)), op=MPI.MAX))
-        k = int(np.argmax(best))
-        return k if best[k] > 0.5 else None
+        self._damage_growth.x.array[:] = fracture.d.x.array - fracture.initial_damage
+        per_cell = fem.assemble_vector(self._growth_form).array
+        owned = self.mesh.topology.index_map(self.mesh.topology.dim).size_local
+        local = np.bincount(self.cell_flaw[:owned], weights=per_cell[:owned], minlength=len(self.flaws))
+        growth = self.comm.allreduce(local, op=MPI.SUM)
+        k = int(np.argmax(growth))
+        return k if growth[k] > fracture.length**2 else None
 
     def close(self) -> None:
         potential = getattr(self, "potential", None)

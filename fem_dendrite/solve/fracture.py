@@ -83,6 +83,7 @@ class Fracture:
         # running crack accelerates from rest; just below it the iterations converge ever more slowly)
         self.stop_above = None
         self.running = False
+        self.iteration_limit = None  # a caller's cap below fracture.max_iterations (None: that)
         self.iterations = 0  # alternate-minimisation iterations, all steps
         self.damage_iterations = 0  # damage Newton iterations, all steps
         self.last_iterations = 0
@@ -130,6 +131,7 @@ class Fracture:
                                                           core))
         for f in (self.d, self.d_accepted, self.d_previous):
             f.x.array[:] = values
+        self.initial_damage = values  # the pre-cracks' d (rebuilt from the config on a resume too)
 
     def degraded_stress(self, effective_stress, eta):
         """sigma of the damaged mixture from the effective (undamaged) stress (physics.fracture.split_stress)."""
@@ -211,8 +213,9 @@ class Fracture:
         """Alternate minimisation from the current (u, d): solve_displacement() (u with d held), then d with u held,
         until the damage changes by less than fracture.tolerance. Returns solve_displacement's results in order."""
         f = self.cfg.fracture
+        limit = self.iteration_limit or f.max_iterations
         results = []
-        for iteration in range(1, f.max_iterations + 1):
+        for iteration in range(1, limit + 1):
             results.append(solve_displacement())
             self.d_previous.x.array[:] = self.d.x.array
             self.solve_damage()
@@ -221,12 +224,12 @@ class Fracture:
                 self.iterations += iteration
                 self.last_iterations = iteration
                 return results
-        self.iterations += f.max_iterations
+        self.iterations += limit
         if self.stop_above is not None:  # a pressure ramp: no equilibrium here is its answer, not a failed step
             self.running = True
-            self.last_iterations = f.max_iterations
+            self.last_iterations = limit
             return results
-        raise ConvergenceError(f"fracture: alternate minimisation did not converge in {f.max_iterations} iterations "
+        raise ConvergenceError(f"fracture: alternate minimisation did not converge in {limit} iterations "
                                f"(last damage change {change:.3g} > fracture.tolerance {f.tolerance:g})")
 
     def accept(self) -> None:
@@ -235,6 +238,7 @@ class Fracture:
 
     def reject(self) -> None:
         self.d.x.array[:] = self.d_accepted.x.array
+        self.running = False  # a rejected step's running crack is undone with it
 
     def checkpoint_fields(self) -> dict:
         return {"damage": self.d, "damage_accepted": self.d_accepted}
@@ -243,6 +247,7 @@ class Fracture:
     def _build_measures(self, dx) -> None:
         gamma = frac.crack_density(self.d, self.length, self.model)
         self._crack_form = fem.form(gamma * dx)
+        self._accepted_crack_form = fem.form(frac.crack_density(self.d_accepted, self.length, self.model) * dx)
         self._energy_form = fem.form(self.fracture_energy * gamma * dx)
         self._gb_facets = self._owned_gb_facets()
         self.initial_crack_energy = self._sum(self._energy_form)
@@ -271,6 +276,15 @@ class Fracture:
     def crack_measure(self) -> float:
         """int gamma(d) dx (scaled): the crack length (2D) or area (3D) of the current d. Collective."""
         return self._sum(self._crack_form)
+
+    def accepted_crack_measure(self) -> float:
+        """int gamma(d_accepted) dx (scaled): the crack measure of the last accepted step. Collective."""
+        return self._sum(self._accepted_crack_form)
+
+    def growth_in_step(self) -> float:
+        """int gamma(d) - gamma(d_accepted) dx (scaled): how much the crack grew since the last accepted step.
+        Collective."""
+        return self._sum(self._crack_form) - self._sum(self._accepted_crack_form)
 
     def _sum(self, form) -> float:
         return self.mesh.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)

@@ -3,7 +3,8 @@
 Each member is one microstructure realisation (mesh.seed = seed0 + i) run through the sweep runner (concurrent,
 resumable, see fem_dendrite.studies) with config overrides only: electrode.control = "ramp", electrode.direction =
 "plating", electrode.current_density = 0 (the ramp starts at zero) and electrode.current_ramp_rate = the ramp
-(default 1 mA cm^-2 h^-1 = 2.78e-3 A m^-2 s^-1, as Lowack 2025; `--ramp` for quicker runs, stated in the report),
+(default 1 mA cm^-2 h^-1 = 2.78e-3 A m^-2 s^-1, as Lowack 2025; `--ramp` for quicker runs, stated in the report;
+a quasi-static formulation, whose state depends on the current only, keeps its config's ramp),
 time.stop_at_short_circuit = true. The formulation is the config's own (its default, whatever it is).
 
 Critical current density j_c of a member: the applied current density j(t) = j_0 + rate t at the first of
@@ -32,6 +33,8 @@ from fem_dendrite.studies.runner import RUNNER_ENV, run_sweep
 from fem_dendrite.studies.spec import parse_spec
 
 LOWACK_RAMP_A_M2_S = 10.0 / 3600.0   # 1 mA cm^-2 h^-1 in A m^-2 s^-1 (Lowack 2025)
+QUASI_STATIC = ("confined_flaws",)    # formulations whose state depends on the current only, not on its history
+CRACK = "crack from a filled flaw"
 COLLAPSE_FRACTION = 0.5               # |V| below half its running maximum: collapsed
 COLLAPSE_FLOOR_V = 1.0e-6             # ... once that maximum exceeds 1 uV (ignores round-off at the start)
 MA_CM2 = 10.0                         # 1 mA/cm^2 = 10 A/m^2
@@ -41,6 +44,21 @@ EXPERIMENTS = (   # ../shared/MODEL.md "Experimental numbers", mA/cm^2
     ("Gao 2024 (Na3Zr2Si2PO12, 25 C)", "0.3 (coin cell), 0.6 (imaging cell)"),
     ("Liu 2024 (NZSP / NZSP:NLP)", "14 / 22"),
 )
+
+
+def default_ramp(base: str | None, overrides: dict | None = None) -> float:
+    """The ramp (A m^-2 s^-1) when --ramp is not given: Lowack 2025's 1 mA cm^-2 h^-1, or for a quasi-static
+    formulation (QUASI_STATIC: the ramp only orders the currents) the config's own electrode.current_ramp_rate, whose
+    steps (time.max_step_s) were chosen for it."""
+    from fem_dendrite import config
+
+    overrides = overrides or {}
+    cfg = config.load(base)
+    formulation = overrides.get("electrochemistry.formulation", cfg.electrochemistry.formulation)
+    if formulation not in QUASI_STATIC:
+        return LOWACK_RAMP_A_M2_S
+    rate = overrides.get("electrode.current_ramp_rate", cfg.electrode.current_ramp_rate)
+    return float(rate["value"] if isinstance(rate, dict) else rate)
 
 
 def ccd_spec(base: str | None, members: int, *, seed0: int = 0, ramp_A_m2_s: float = LOWACK_RAMP_A_M2_S,
@@ -78,7 +96,7 @@ def member_critical_current(member_dir: str | Path) -> dict:
     rate = float(config_value(cfg, "electrode.current_ramp_rate") or 0.0)
     applied = lambda t: j0 + rate * t  # noqa: E731
     if summary.get("crack_growth_current_A_m2") is not None:  # a filled flaw's crack started (confined_flaws)
-        return {"j_c_A_m2": float(summary["crack_growth_current_A_m2"]), "criterion": "crack from a filled flaw",
+        return {"j_c_A_m2": float(summary["crack_growth_current_A_m2"]), "criterion": CRACK,
                 "time_s": summary.get("crack_growth_time_s"), "censored": False, "time_resolution": "step",
                 **failed_flaw(member_dir, summary.get("failed_flaw"))}
     if summary.get("short_circuit") and summary.get("short_circuit_time_s") is not None:
@@ -198,16 +216,19 @@ def write_report(out_dir: Path, data: dict) -> Path:
     from fem_dendrite.studies.report import markdown_table
 
     ramp = data["ramp_A_m2_s"]
+    cracks = any(r["criterion"] == CRACK for r in data["members"])
     walls = [r["wall_time_s"] for r in data["members"] if isinstance(r["wall_time_s"], (int, float))]
     lines = ["# Virtual CCD test", "",
              f"- members: {len(data['members'])} microstructures (mesh.seed); current ramp {ramp:.4g} A m^-2 s^-1 "
              f"= {ramp / MA_CM2 * 3600:.4g} mA cm^-2 h^-1"
              + (" (Lowack 2025's ramp)" if abs(ramp - LOWACK_RAMP_A_M2_S) < 1e-9 else
+                " (quasi-static members: the ramp only orders the currents)" if cracks else
                 " (not Lowack 2025's 1 mA cm^-2 h^-1: a faster ramp for a quick run)"),
              f"- wall time: sum {sum(walls):.1f} s, max {max(walls) if walls else 0:.1f} s over {len(walls)} "
              "member(s) (summary wall_time_s)" if walls else "- wall time: n/a",
-             f"- j_c criterion: short circuit (summary) or cell-voltage collapse below {COLLAPSE_FRACTION:.0%} of "
-             "its running maximum (probes.csv); members with neither are right-censored and left out of the fit",
+             f"- j_c criterion: {'the start of a crack at a Na-filled flaw (summary crack_growth_current_A_m2), ' if cracks else ''}"
+             f"short circuit (summary) or cell-voltage collapse below {COLLAPSE_FRACTION:.0%} of "
+             "its running maximum (probes.csv); members with none are right-censored and left out of the fit",
              "", "## Members", ""]
     def j_text(r):
         if r["j_c_A_m2"] is None:
@@ -217,13 +238,22 @@ def write_report(out_dir: Path, data: dict) -> Path:
     def um(value):
         return None if value is None else round(value * 1e6, 4)
 
-    table = [[r["member"], r["status"], r["criterion"], j_text(r), r["time_s"], um(r.get("plated_thickness_m")),
-              r.get("wall_time_s")] for r in data["members"]]
-    lines += [markdown_table(["member", "status", "criterion", "j_c (mA/cm^2)", "t (s)", "plated (um)", "wall (s)"],
-                             table), "",
-              "plated: metal formed / plating-electrode area, the thickness of a flat layer of the metal the member "
-              "formed by its end; close to the gap between the initial metal and the counter electrode, it says the "
-              "metal crossed as a (nearly) flat layer rather than as a thin dendrite.", ""]
+    if cracks:
+        table = [[r["member"], r["status"], r["criterion"], j_text(r), r.get("failed_flaw"),
+                  um(r.get("failed_flaw_depth_m")), um(r.get("deepest_flaw_m")), r.get("wall_time_s")]
+                 for r in data["members"]]
+        lines += [markdown_table(["member", "status", "criterion", "j_c (mA/cm^2)", "failed flaw", "its depth (um)",
+                                  "deepest (um)", "wall (s)"], table), "",
+                  "failed flaw: the index (flaws.json, filled flaws) of the flaw whose crack grew; when it is not the "
+                  "deepest, its place (a weak GB at its tip, less shielding by its neighbours) decided.", ""]
+    else:
+        table = [[r["member"], r["status"], r["criterion"], j_text(r), r["time_s"], um(r.get("plated_thickness_m")),
+                  r.get("wall_time_s")] for r in data["members"]]
+        lines += [markdown_table(["member", "status", "criterion", "j_c (mA/cm^2)", "t (s)", "plated (um)",
+                                  "wall (s)"], table), "",
+                  "plated: metal formed / plating-electrode area, the thickness of a flat layer of the metal the "
+                  "member formed by its end; close to the gap between the initial metal and the counter electrode, "
+                  "it says the metal crossed as a (nearly) flat layer rather than as a thin dendrite.", ""]
     lines += _regime_lines(data["members"])
     lines += ["## Weibull fit (fem-dendrite weibull, Lowack 2025 eq. 7)", ""]
     w = data["weibull"]
@@ -253,6 +283,17 @@ def _ratio(a, b) -> float | None:
 
 def _scope_text(data: dict) -> str:
     """What the ensemble can and cannot say about a cell-level CCD (docs/howto/ccd.md "Virtual CCD test")."""
+    if any(r["criterion"] == CRACK for r in data["members"]):
+        return ("What this can and cannot say: each member is a patch of the plating electrode with its own grains "
+                "and Na-filled surface flaws, in the reduced quasi-static model confined_flaws (docs/fracture.md "
+                "'Confined Na in a crack-like flaw'): a flaw's confined Na presses on its faces with the "
+                "overpotential's cap p = F (eta_BV(i) + U) / V_m, and j_c is the current at which that pressure "
+                "starts a crack at the weakest flaw (Griffith: p ~ K_IC / sqrt(pi a)), the crack that, filled by "
+                "plating, runs through the pellet (Lowack 2025). Its scatter is the flaws' and grains' scatter, the "
+                "weakest-link statistics the Weibull fit describes. Not in it: the crack's run to the counter "
+                "electrode (taken as certain once it starts), the Na's escape by creep (a crack-like flaw is "
+                "assumed too narrow), voids and contact loss at the electrode, and a pellet's thousands of flaws "
+                "(the weakest of a larger area is deeper): compare orders of magnitude and trends, not values.")
     lengths = [r["cell_length_m"] for r in data["members"] if r.get("cell_length_m")]
     size = f"a {max(lengths) * 1e6:.3g} um" if lengths else "a micrometre-sized"
     return ("What this can and cannot say: each member is " + size + " patch of electrolyte next to the plating "
@@ -279,7 +320,7 @@ def _regime_lines(rows: list[dict]) -> list[str]:
         lines.append(f"- j_c over {len(j)} microstructures: mean {mean / MA_CM2:.4g} mA/cm^2, range "
                      f"{min(j) / MA_CM2:.4g}-{max(j) / MA_CM2:.4g} (spread (max - min)/mean = "
                      f"{(max(j) - min(j)) / mean:.2%})")
-    if wa:
+    if wa and not any(r["criterion"] == CRACK for r in rows):  # a flaw's crack: no front that Wa could steer
         lines.append(f"- Wagner number sigma R_ct,eff / L at the start: {min(wa):.3g}-{max(wa):.3g}"
                      + (" (>> 1: kinetics-limited; the interface resistance, not the ionic paths through grains "
                         "and GBs, sets the current distribution, so the microstructure can barely change j_c)"
@@ -303,7 +344,8 @@ def run_ccd_cli(args) -> int:
     jobs = args.jobs if args.jobs is not None else 1
     if jobs < 1:
         raise UserError(f"--jobs: expected an integer >= 1, got {jobs}")
-    spec = ccd_spec(args.config, args.members, seed0=args.seed0, ramp_A_m2_s=args.ramp, jobs=jobs,
+    ramp = args.ramp if args.ramp is not None else default_ramp(args.config, overrides)
+    spec = ccd_spec(args.config, args.members, seed0=args.seed0, ramp_A_m2_s=ramp, jobs=jobs,
                     overrides=overrides)
     runner = os.environ.get(RUNNER_ENV) or None
     if runner is None:
@@ -315,9 +357,9 @@ def run_ccd_cli(args) -> int:
     except KeyboardInterrupt:
         sweep_file = Path(args.out) / "sweep.json"
         if sweep_file.exists():   # the report of what is done so far (as `sweep` does)
-            analyse_ensemble(args.out, json.loads(sweep_file.read_text()), args.ramp)
+            analyse_ensemble(args.out, json.loads(sweep_file.read_text()), ramp)
         raise
-    report = analyse_ensemble(args.out, record, args.ramp)
+    report = analyse_ensemble(args.out, record, ramp)
     bad = [m for m in record["members"] if m["status"] != "completed"]
     print(f"fem-dendrite ccd: {len(record['members']) - len(bad)}/{len(record['members'])} members completed; "
           f"report: {report}", flush=True)
