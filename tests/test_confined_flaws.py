@@ -75,13 +75,15 @@ def test_a_flaw_floats_at_the_ohmic_potential_of_its_depth(tmp_path):
 
 
 def test_the_confined_pressure_is_the_overpotential_cap():
-    """p = F (eta_BV + u i) / V_m: 1 mV is 4.06 MPa (V_m = 23.75 cm^3/mol), and eta_BV is Butler-Volmer's inverse
+    """p = p_s + F (eta_BV + u i) / V_m: the stack pressure p_s adds, 1 mV is 4.06 MPa (V_m = 23.75 cm^3/mol), and eta_BV is Butler-Volmer's inverse
     (alpha = 1/2) at the bundled i0 = 12.2 A/m^2."""
     cfg = config.load("flaw_initiation")
     assert confined_pressure(cfg, 0.0, 1.0) == 0.0
     rt_f = 8.314462618 * 298.15 / FARADAY
     assert kinetic_overpotential(cfg, 100.0) == pytest.approx(2 * rt_f * math.asinh(100.0 / 24.4), rel=1e-3)
     assert confined_pressure(cfg, 1.0, 1.0e-3) - confined_pressure(cfg, 1.0, 0.0) == pytest.approx(4.06e6, rel=0.01)
+    stacked = config.load("flaw_initiation", ["mechanics.stack_pressure.value=1.0e7"])
+    assert confined_pressure(stacked, 100.0, 1.0e-6) - confined_pressure(cfg, 100.0, 1.0e-6) == pytest.approx(1.0e7)
 
 
 def test_the_flaw_cracks_at_griffiths_pressure(tmp_path):

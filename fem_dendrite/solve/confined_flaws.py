@@ -13,11 +13,13 @@ solve.fracture.crack_segments) and its Na is two things only:
 - a pressure on its faces, capped by the overpotential available to it (Porz et al., Adv. Energy Mater. 7 (2017)
   1701003; Lowack 2025's mechanism; issue 23):
 
-      p_k = F / V_m (eta_BV(i) + U_k)            (Pa)
+      p_k = p_s + F / V_m (eta_BV(i) + U_k)            (Pa)
 
   eta_BV(i) = (2 R T / z F) asinh(i / 2 i0): the flat electrode's kinetic overpotential at the applied current
   density i (alpha = 1/2, as the Faradaic formulation), which the flaw's Na shares; U_k = u_k i, u_k (V per A/m^2)
-  from the ohmic potential below, proportional to the flaw depth a for a << the cell (u ~ a / 2 sigma).
+  from the ohmic potential below, proportional to the flaw depth a for a << the cell (u ~ a / 2 sigma); p_s the
+  stack pressure (mechanics.stack_pressure), the pressure of the electrode's Na from whose equilibrium eta is
+  measured (it also presses on the plating face: mechanics.support = "counter").
 
 The pressure acts on the crack faces through the pressurised-crack work term int p u . grad d (Bourdin,
 Chukwudozie, Yoshioka 2012; solve.fracture), each crack with its own flaw's p (the cells nearest to that flaw's
@@ -79,10 +81,12 @@ def differential_resistance(cfg, current_density: float) -> float:
 
 
 def confined_pressure(cfg, current_density: float, floating_potential_per_current: float) -> float:
-    """p = F / V_m (eta_BV(i) + u i) (Pa): the pressure of a flaw's confined Na at current density i (A/m^2),
-    u (V per A/m^2) its floating potential per unit current."""
+    """p = p_s + F / V_m (eta_BV(i) + u i) (Pa): the pressure of a flaw's confined Na at current density i (A/m^2),
+    u (V per A/m^2) its floating potential per unit current, p_s the stack pressure (mechanics.stack_pressure): the
+    electrode's Na, whose equilibrium the overpotential is measured from, is at p_s, so the flaw's Na plates until
+    (p - p_s) V_m / F = eta_BV + U."""
     potential = kinetic_overpotential(cfg, current_density) + floating_potential_per_current * current_density
-    return FARADAY / float(cfg.electrochemistry.metal_molar_volume) * potential
+    return float(cfg.mechanics.stack_pressure) + FARADAY / float(cfg.electrochemistry.metal_molar_volume) * potential
 
 
 class FlawPotential:

@@ -234,11 +234,11 @@ class MechanicsCoupling:
         return bcs
 
     # -- forms -------------------------------------------------------------------------------------------------------
-    def residual(self):
+    def residual(self, sigma=None):
         """integral sigma(u, eta) : eps(v) dx (+ integral p n.v ds on the loaded face: the counter face with the roller
-        support, the plating face with the counter support)."""
+        support, the plating face with the counter support); `sigma` replaces the mechanics' stress."""
         v = ufl.TestFunction(self.V)
-        F = ufl.inner(self.sigma, mech.strain(v)) * self.dx
+        F = ufl.inner(self.sigma if sigma is None else sigma, mech.strain(v)) * self.dx
         support = self.cfg.mechanics.support
         if support != "clamped":
             n = ufl.FacetNormal(self.mesh)
@@ -407,15 +407,48 @@ class MechanicsCoupling:
         return self._equilibrium(solver)
 
     def _equilibrium(self, solver: NonlinearProblem) -> int:
-        """One displacement solve from the current u; its Newton iterations (ConvergenceError on failure)."""
+        """One displacement solve from the current u; its Newton iterations (ConvergenceError on failure).
+
+        With fracture's Amor split, a Newton that fails is tried once more, from the solution of the same load with
+        the whole stress degraded (no split: smooth, one Newton step for an elastic body) and with a backtracking
+        line search: full Newton steps can flip the cells of pressurised crack cores between the split's soft
+        (tension) and stiff (compression) sides without converging (fracture_ccd seed 1, three flaws: no
+        convergence in 60 full steps; from the isotropic start with backtracking, 25). Backtracking is not the
+        first choice because it creeps where full steps converge (see _initial_options)."""
+        start = self.u.x.array.copy()
         solver.solve()
         snes = solver.solver
         finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
+        if (snes.getConvergedReason() <= 0 or not finite) and self.fracture is not None \
+                and self.fracture.split == "amor":
+            failed = snes.getIterationNumber()
+            self.u.x.array[:] = start
+            self._isotropic_start(solver.solver.getOptionsPrefix())
+            search = snes.getLineSearch()
+            kind = search.getType()
+            search.setType("bt")
+            try:
+                solver.solve()
+            finally:
+                search.setType(kind)
+            finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
+            self.restarted_newton_iterations = getattr(self, "restarted_newton_iterations", 0) + failed
         if snes.getConvergedReason() <= 0 or not finite:
             raise ConvergenceError(f"mechanics: the equilibrium did not converge (SNES reason "
                                    f"{snes.getConvergedReason()}, {snes.getIterationNumber()} iterations)")
         self.state.check_creep(self.u, self.problem.eta, self.coeffs)  # the local creep solve met its equation
         return snes.getIterationNumber()
+
+    def _isotropic_start(self, prefix: str) -> None:
+        """u <- the equilibrium of the current loads with the isotropically degraded stress (collective; its SNES
+        destroyed on every rank here)."""
+        sigma = self.fracture.isotropic_stress(self.effective_sigma, self.problem.eta)
+        start = NonlinearProblem(self.residual(sigma), self.u, bcs=self._bcs, petsc_options_prefix=prefix + "start_",
+                                 petsc_options=self._initial_options())
+        try:
+            start.solve()
+        finally:
+            destroy_nonlinear_problem(start)
 
     def _initial_options(self) -> dict:
         s = self.cfg.solver

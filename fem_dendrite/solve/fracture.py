@@ -133,6 +133,10 @@ class Fracture:
             f.x.array[:] = values
         self.initial_damage = values  # the pre-cracks' d (rebuilt from the config on a resume too)
 
+    def isotropic_stress(self, effective_stress, eta):
+        """g(d) sigma_eff: the whole stress degraded (no split; smooth in u). Used only to start a Newton."""
+        return frac.phase_degradation(self.d, eta, self.residual_stiffness) * effective_stress
+
     def degraded_stress(self, effective_stress, eta):
         """sigma of the damaged mixture from the effective (undamaged) stress (physics.fracture.split_stress)."""
         g = frac.phase_degradation(self.d, eta, self.residual_stiffness)
