@@ -9,7 +9,8 @@ At `config-inited` (before Sphinx looks for source files) this writes, under doc
   the import graph it checks.
 
 Directives that turn the JSON records into tables (numbers are never retyped into the pages):
-`scaling-table`, `strong-scaling-table`, `peer-table`, `ccd-table`, and two that read the code: `layer-table`
+`scaling-table`, `strong-scaling-table`, `peer-table`, `ccd-table`, the fracture pages' (fem_fracture_tables.py; the
+helpers in fem_tables.py), and two that read the code: `layer-table`
 (which module owns what, from LAYERS and each module's docstring) and `test-catalogue` (what every test file checks,
 from its docstrings).
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import json
 import math
 import os
 import shutil
@@ -29,6 +29,9 @@ from pathlib import Path
 from docutils import nodes
 from docutils.parsers.rst import Directive, directives
 from sphinx.errors import ExtensionError
+
+from fem_fracture_tables import DIRECTIVES as FRACTURE_DIRECTIVES
+from fem_tables import _records, _source_note, _table
 
 DOCS = Path(__file__).resolve().parents[1]
 ROOT = DOCS.parent
@@ -43,47 +46,6 @@ def _load(path: Path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _records(relpath: str):
-    path = DOCS / relpath
-    if not path.exists():
-        raise ExtensionError(f"fem_docs: record {path} not found")
-    return json.loads(path.read_text())
-
-
-def _table(header: list[str], rows: list[list[str]], caption: str | None = None) -> nodes.table:
-    """A docutils table of plain-text cells."""
-    table = nodes.table(classes=["fem-records"])
-    if caption:
-        table += nodes.title(text=caption)
-    group = nodes.tgroup(cols=len(header))
-    table += group
-    for _ in header:
-        group += nodes.colspec(colwidth=1)
-
-    def row(cells):
-        r = nodes.row()
-        for cell in cells:
-            entry = nodes.entry()
-            entry += nodes.paragraph(text=str(cell))
-            r += entry
-        return r
-
-    head = nodes.thead()
-    head += row(header)
-    body = nodes.tbody()
-    for cells in rows:
-        body += row(cells)
-    group += head
-    group += body
-    return table
-
-
-def _source_note(paths: list[str]) -> nodes.paragraph:
-    para = nodes.paragraph(classes=["fem-records-source"])
-    para += nodes.emphasis(text="Made at build time from " + ", ".join(f"docs/{p}" for p in paths) + ".")
-    return para
 
 
 def _fit_exponent(pairs) -> float | None:
@@ -510,115 +472,6 @@ class CcdTable(Directive):
         return [_table(header, rows), _source_note(rels)]
 
 
-class FractureVerificationTable(Directive):
-    """docs/fracture/verification.json (benchmarks/fracture_verification.py): Sneddon's opening and critical
-    pressure, the edge crack, the deflection bicrystal."""
-
-    required_arguments = 1
-
-    def run(self):
-        rel = self.arguments[0]
-        rec = _records(rel)
-        out = []
-        rows = []
-        for length, o in rec["sneddon_opening"].items():
-            profile = ", ".join(f"{v:.3f}" for v in o["profile_ratio"])
-            rows.append([f"{float(length) * 1e6:g} um ({float(length) / 1e-6:g} a)", f"{o['volume_ratio']:.4f}",
-                         profile, o["dofs"], f"{o['wall_s']:.1f} s"])
-        lengths = sorted(rec["sneddon_opening"], key=float, reverse=True)
-        if len(lengths) == 2:
-            coarse, fine = (rec["sneddon_opening"][k] for k in lengths)
-            extrapolated = [2 * f - c for f, c in zip(fine["profile_ratio"], coarse["profile_ratio"])]
-            rows.append(["Richardson, l -> 0", f"{2 * fine['volume_ratio'] - coarse['volume_ratio']:.4f}",
-                         ", ".join(f"{v:.3f}" for v in extrapolated), "", ""])
-        out.append(_table(["l", "crack volume / Sneddon's", "one face's opening / Sneddon's, five strips 0-a", "dofs",
-                           "wall"], rows, "Sneddon's opening at p = 0.4 GPa"))
-        pc = rec["sneddon_critical_pressure"]
-        exact, effective = pc["analytic_Pa"], pc["analytic_effective_Pa"]
-        rows = []
-        for key, label in (("bundled", "fracture_sneddon as bundled (10 a cell, 2 MPa steps)"),
-                           ("small_l1e-07", "tests' cell, l/a = 0.1 (4 MPa steps)"),
-                           ("small_l5e-08", "tests' cell, l/a = 0.05 (4 MPa steps)")):
-            if key in pc:
-                p = pc[key]["critical_pressure_Pa"]
-                rows.append([label, f"{p / 1e9:.4f}", f"{100 * (p / effective - 1):+.1f} %",
-                             f"{100 * (p / exact - 1):+.1f} %", pc[key]["dofs"], f"{pc[key]['wall_s']:.0f} s"])
-        if "small_l1e-07" in pc and "small_l5e-08" in pc:
-            p = 2 * pc["small_l5e-08"]["critical_pressure_Pa"] - pc["small_l1e-07"]["critical_pressure_Pa"]
-            rows.append(["Richardson, l -> 0", f"{p / 1e9:.4f}", f"{100 * (p / effective - 1):+.1f} %",
-                         f"{100 * (p / exact - 1):+.1f} %", "", ""])
-        out.append(_table(["case", "p_c (GPa)", "vs sqrt(E' G_c,eff / pi a)", "vs sqrt(E' G_c / pi a)", "dofs",
-                           "wall"], rows,
-                          f"Sneddon's critical pressure: {effective / 1e9:.4f} GPa with G_c,eff = G_c (1 + h/(c_w l)), "
-                          f"{exact / 1e9:.4f} GPa with G_c"))
-        e = rec["edge_crack"]
-        out.append(nodes.paragraph(text=(
-            f"Edge crack, depth {e['depth_m'] * 1e6:g} um in a {e['width_m'] * 1e6:g} um strip: grows at "
-            f"{e['critical_pressure_Pa'] / 1e9:.4f} GPa against K_IC,eff / (F(a/W) sqrt(pi a)) = "
-            f"{e['expected_Pa'] / 1e9:.4f} GPa ({100 * (e['critical_pressure_Pa'] / e['expected_Pa'] - 1):+.1f} %).")))
-        rows = [[f"{d['gb_over_grain']:g}", f"{d['along']:.2f}", f"{d['through']:.2f}", d["path"],
-                 f"{d['wall_s']:.0f} s"] for d in rec["deflection"]]
-        out.append(_table(["G_GB / G_grain", "damage along the GB", "damage through the next grain", "path", "wall"],
-                          rows, "A crack meeting a GB normal to it (He and Hutchinson: deflects below ~0.26)"))
-        out.append(_source_note([rel]))
-        return out
-
-
-class MicrocrackTable(Directive):
-    """docs/fracture/microcracks.json (benchmarks/microcrack_sweep.py): cracked GB fraction and R_gb against G_GB."""
-
-    required_arguments = 1
-
-    def run(self):
-        rel = self.arguments[0]
-        rec = _records(rel)
-        rows = [[f"{r['gb_fracture_energy_J_m2']:g}", f"{100 * r['microcrack_gb_fraction']:.1f} %",
-                 f"{r['crack_length_m'] * 1e6:.3g}", f"{r['max_damage']:.2f}", f"{r['R_bulk_ohm_cm']:.1f}",
-                 f"{r['R_gb_ohm_cm']:.1f}", f"{r['sigma_eff_xx_S_m']:.4f}", f"{r['wall_s']:.0f} s"]
-                for r in rec["rows"]]
-        return [_table(["G_GB (J/m^2)", "cracked GB", "crack length (um)", "max d", "R_bulk (Ohm cm)",
-                        "R_gb (Ohm cm)", "sigma_eff,xx (S/m)", "wall"], rows), _source_note([rel])]
-
-
-class CooldownBenchmarkTable(Directive):
-    """docs/fracture/cooldown.json (benchmarks/fracture_cooldown.py): the cool-down's cost with and without
-    fracture."""
-
-    required_arguments = 1
-
-    def run(self):
-        rel = self.arguments[0]
-        rec = _records(rel)
-        rows = []
-        for r in rec["records"]:
-            steps = r["load_steps"]
-            n = max(len(steps), 1)
-            rows.append([r["case"], "yes" if r["fracture"] else "no", r["ranks"], r["dofs"], len(steps),
-                         f"{r['cooldown_wall_s']:.2f} s", f"{r['cooldown_wall_s'] / n:.3f} s",
-                         f"{sum(s['alternate_minimisation'] for s in steps) / n:.2f}",
-                         f"{sum(s['displacement_newton'] for s in steps) / n:.2f}",
-                         f"{sum(s['damage_newton'] for s in steps) / n:.2f}", f"{r['process_wall_s']:.1f} s"])
-        return [_table(["case", "fracture", "ranks", "dofs", "load steps", "cool-down", "per load step",
-                        "alternate-minimisation its / step", "displacement Newton / step", "damage Newton / step",
-                        "whole process"], rows), _source_note([rel])]
-
-
-class FlawTable(Directive):
-    """docs/fracture/flaw_pressure.json: the pressure of the Na in a flaw against the ramped current."""
-
-    required_arguments = 1
-
-    def run(self):
-        rel = self.arguments[0]
-        rec = _records(rel)
-        rows = [[f"{r['time_s']:.3f}", f"{r['current_density_A_m2'] / 10:.2f}", f"{r['cell_voltage_V'] * 1e3:.1f}",
-                 f"{r['flaw_pressure_Pa'] / 1e6:.1f}"] for r in rec["rows"]]
-        note = nodes.paragraph(text=(f"Griffith's pressure for this flaw, K_IC,eff / (1.12 sqrt(pi a)): "
-                                     f"{rec['griffith_pressure_Pa'] / 1e6:.0f} MPa. {rec['command']}."))
-        return [_table(["t (s)", "j (mA/cm^2)", "cell voltage (mV)", "Na pressure in the flaw (MPa)"], rows), note,
-                _source_note([rel])]
-
-
 def _first_paragraph(text: str | None) -> str:
     if not text:
         return ""
@@ -686,8 +539,7 @@ def literal_docstring(app, what, name, obj, options, lines) -> None:
 
 DIRECTIVES = {"scaling-table": ScalingTable, "strong-scaling-table": StrongScalingTable, "peer-table": PeerTable,
               "ccd-table": CcdTable, "layer-table": LayerTable, "test-catalogue": TestCatalogue,
-              "fracture-verification-table": FractureVerificationTable, "microcrack-table": MicrocrackTable,
-              "cooldown-benchmark-table": CooldownBenchmarkTable, "flaw-table": FlawTable}
+              **FRACTURE_DIRECTIVES}
 
 
 def setup(app):

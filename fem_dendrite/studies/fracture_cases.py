@@ -112,3 +112,45 @@ def deflection_path(run_dir: Path, gb_y: float = DEFLECTION_GB_Y_M) -> dict:
     through = (x < 0.05e-6) & (y > gb_y + 0.35e-6) & (y < gb_y + 0.45e-6)
     along = (x > 0.35e-6) & (x < 0.45e-6) & (np.abs(y - gb_y) < 0.05e-6)
     return {"through": float(d[through].max()), "along": float(d[along].max())}
+
+
+# -- a Na-filled flaw whose tip meets an inclined GB (issue 23, controlled case (b); formulation confined_flaws) ------
+FLAW_GB_SIZE_M = 8.0e-6
+FLAW_GB_TIP_M = (1.0e-6, 4.0e-6)   # the flaw's tip (x = its depth a = 1 um, y = the middle of the plating face)
+FLAW_GB_ANGLE_DEG = 35.0           # the GB's angle to the flaw's axis (x)
+
+
+def flaw_gb_bicrystal(gb_over_grain: float, grain_energy: float) -> list[str]:
+    """flaw_initiation overrides: an 8 um NZSP bicrystal whose straight GB passes through the tip of a 1 um Na-filled
+    flaw at FLAW_GB_ANGLE_DEG to the flaw's axis (the Voronoi bisector of two seeds placed symmetrically about that
+    line), refined along it (cells l/4 over its 2 l band, no elastic mismatch), G_GB = ratio x G_grain; the current
+    ramps from zero until the crack has grown by 1.5 um."""
+    (ax, ay), t = FLAW_GB_TIP_M, math.radians(FLAW_GB_ANGLE_DEG)
+    along, normal = np.array([math.cos(t), math.sin(t)]), np.array([-math.sin(t), math.cos(t)])
+    centre = np.array([ax, ay]) + 3.0e-6 * along
+    seeds = [centre + 2.0e-6 * normal, centre - 2.0e-6 * normal]
+    size = FLAW_GB_SIZE_M
+    return [f"mesh.size_m=[{size}, {size}]", "mesh.grains=2",
+            f"mesh.seed_points_m=[[{seeds[0][0]:.6e}, {seeds[0][1]:.6e}], [{seeds[1][0]:.6e}, {seeds[1][1]:.6e}]]",
+            "mesh.cell_size_grain_m=4.0e-7", "mesh.cell_size_gb_m=2.5e-8", "mesh.gb_width_m=1.0e-7",
+            "materials.grain_boundary.youngs_modulus.value=5.0e10",
+            f"materials.grain_boundary.fracture_energy.value={gb_over_grain * grain_energy}",
+            'initial.flaws=[{depth = {value = 1.0e-6, unit = "m", source = "case"}, '
+            'width = {value = 2.0e-7, unit = "m", source = "flaw_initiation"}, '
+            'tip_radius = {value = 1.0e-7, unit = "m", source = "flaw_initiation"}, '
+            f'position = {{value = {ay}, unit = "m", source = "the middle of the face"}}, filled = true}}]',
+            "electrode.current_density.value=0.0", "electrode.current_ramp_rate.value=50.0", "time.end_s=40.0",
+            "fracture.ramp_stop_growth_m=1.5e-6", "fracture.max_iterations=1000"]
+
+
+def flaw_gb_path(run_dir: Path) -> dict:
+    """The largest damage of the nodes within 0.1 um of two points 0.6 um past the flaw's tip (beyond the tip's
+    initial profile, 2 l), one on the flaw's axis ("through" the grain) and one on the GB ("along" it)."""
+    snap = last_snapshot(run_dir)
+    points, d = snap["coords"].reshape(-1, snap["coords"].shape[-1])[:, :2], snap["point_damage"].ravel()
+    tip, t = np.array(FLAW_GB_TIP_M), math.radians(FLAW_GB_ANGLE_DEG)
+    out = {}
+    for name, direction in (("through", (1.0, 0.0)), ("along", (math.cos(t), math.sin(t)))):
+        near = np.linalg.norm(points - (tip + 0.6e-6 * np.asarray(direction)), axis=1) < 1.0e-7
+        out[name] = float(d[near].max()) if near.any() else None
+    return out
