@@ -35,7 +35,7 @@ extensions = [
 # not pages of their own are excluded here (the reports that are pages are in a toctree).
 exclude_patterns = [
     "_build", "Thumbs.db", ".DS_Store", "**/.ipynb_checkpoints",
-    "lab/*.csv", "ccd/*.csv", "ccd/fast_ramp/*.csv",
+    "lab/*.csv", "ccd/*.csv", "ccd/fast_ramp/*.csv", "fracture/ccd*/*.csv",
 ]
 root_doc = "index"
 

@@ -75,8 +75,8 @@ def test_a_flaw_floats_at_the_ohmic_potential_of_its_depth(tmp_path):
 
 
 def test_the_confined_pressure_is_the_overpotential_cap():
-    """p = p_s + F (eta_BV + u i) / V_m: the stack pressure p_s adds, 1 mV is 4.06 MPa (V_m = 23.75 cm^3/mol), and eta_BV is Butler-Volmer's inverse
-    (alpha = 1/2) at the bundled i0 = 12.2 A/m^2."""
+    """p = p_s + F (eta_BV + u i) / V_m: the stack pressure p_s adds, 1 mV is 4.06 MPa (V_m = 23.75 cm^3/mol), and
+    eta_BV is Butler-Volmer's inverse (alpha = 1/2) at the bundled i0 = 12.2 A/m^2."""
     cfg = config.load("flaw_initiation")
     assert confined_pressure(cfg, 0.0, 1.0) == 0.0
     rt_f = 8.314462618 * 298.15 / FARADAY

@@ -8,6 +8,24 @@ from docutils.parsers.rst import Directive
 from fem_tables import _records, _source_note, _table
 
 
+def _num(value, spec: str) -> str:
+    """format(value, spec), or an empty cell for None."""
+    return "" if value is None else format(value, spec)
+
+
+class _RecordTable(Directive):
+    """A directive of one record (its path under docs/, the argument): tables(record) and the source note."""
+
+    required_arguments = 1
+
+    def run(self):
+        rel = self.arguments[0]
+        return [*self.tables(_records(rel)), _source_note([rel])]
+
+    def tables(self, rec) -> list:
+        raise NotImplementedError
+
+
 class FractureVerificationTable(Directive):
     """docs/fracture/verification.json (benchmarks/fracture_verification.py): Sneddon's opening and critical
     pressure, the edge crack, the deflection bicrystal."""
@@ -62,31 +80,23 @@ class FractureVerificationTable(Directive):
         return out
 
 
-class MicrocrackTable(Directive):
+class MicrocrackTable(_RecordTable):
     """docs/fracture/microcracks.json (benchmarks/microcrack_sweep.py): cracked GB fraction and R_gb against G_GB."""
 
-    required_arguments = 1
-
-    def run(self):
-        rel = self.arguments[0]
-        rec = _records(rel)
+    def tables(self, rec) -> list:
         rows = [[f"{r['gb_fracture_energy_J_m2']:g}", f"{100 * r['microcrack_gb_fraction']:.1f} %",
                  f"{r['crack_length_m'] * 1e6:.3g}", f"{r['max_damage']:.2f}", f"{r['R_bulk_ohm_cm']:.1f}",
                  f"{r['R_gb_ohm_cm']:.1f}", f"{r['sigma_eff_xx_S_m']:.4f}", f"{r['wall_s']:.0f} s"]
                 for r in rec["rows"]]
         return [_table(["G_GB (J/m^2)", "cracked GB", "crack length (um)", "max d", "R_bulk (Ohm cm)",
-                        "R_gb (Ohm cm)", "sigma_eff,xx (S/m)", "wall"], rows), _source_note([rel])]
+                        "R_gb (Ohm cm)", "sigma_eff,xx (S/m)", "wall"], rows)]
 
 
-class CooldownBenchmarkTable(Directive):
+class CooldownBenchmarkTable(_RecordTable):
     """docs/fracture/cooldown.json (benchmarks/fracture_cooldown.py): the cool-down's cost with and without
     fracture."""
 
-    required_arguments = 1
-
-    def run(self):
-        rel = self.arguments[0]
-        rec = _records(rel)
+    def tables(self, rec) -> list:
         rows = []
         for r in rec["records"]:
             steps = r["load_steps"]
@@ -98,23 +108,18 @@ class CooldownBenchmarkTable(Directive):
                          f"{sum(s['damage_newton'] for s in steps) / n:.2f}", f"{r['process_wall_s']:.1f} s"])
         return [_table(["case", "fracture", "ranks", "dofs", "load steps", "cool-down", "per load step",
                         "alternate-minimisation its / step", "displacement Newton / step", "damage Newton / step",
-                        "whole process"], rows), _source_note([rel])]
+                        "whole process"], rows)]
 
 
-class FlawTable(Directive):
+class FlawTable(_RecordTable):
     """docs/fracture/flaw_pressure.json: the pressure of the Na in a flaw against the ramped current."""
 
-    required_arguments = 1
-
-    def run(self):
-        rel = self.arguments[0]
-        rec = _records(rel)
+    def tables(self, rec) -> list:
         rows = [[f"{r['time_s']:.3f}", f"{r['current_density_A_m2'] / 10:.2f}", f"{r['cell_voltage_V'] * 1e3:.1f}",
                  f"{r['flaw_pressure_Pa'] / 1e6:.1f}"] for r in rec["rows"]]
         note = nodes.paragraph(text=(f"Griffith's pressure for this flaw, K_IC,eff / (1.12 sqrt(pi a)): "
                                      f"{rec['griffith_pressure_Pa'] / 1e6:.0f} MPa. {rec['command']}."))
-        return [_table(["t (s)", "j (mA/cm^2)", "cell voltage (mV)", "Na pressure in the flaw (MPa)"], rows), note,
-                _source_note([rel])]
+        return [_table(["t (s)", "j (mA/cm^2)", "cell voltage (mV)", "Na pressure in the flaw (MPa)"], rows), note]
 
 
 class FractureCcdTable(Directive):
@@ -156,46 +161,36 @@ class FractureCcdTable(Directive):
         return out
 
 
-class FlawDepthTable(Directive):
+class FlawDepthTable(_RecordTable):
     """docs/fracture/flaw_depth.json (benchmarks/flaw_depth_sweep.py): the current at which a flaw cracks against
     its depth, with the model's own prediction."""
 
-    required_arguments = 1
-
-    def run(self):
-        rel = self.arguments[0]
-        rec = _records(rel)
-        num = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
-        rows = [[f"{r['depth_m'] * 1e6:.2g}", num(r["crack_current_A_m2"] and r["crack_current_A_m2"] / 10, ".4g"),
-                 num(r.get("predicted_A_m2") and r["predicted_A_m2"] / 10, ".4g"),
-                 num(r["flaw_pressure_Pa"] and r["flaw_pressure_Pa"] / 1e9, ".3f"),
+    def tables(self, rec) -> list:
+        rows = [[f"{r['depth_m'] * 1e6:.2g}", _num(r["crack_current_A_m2"] and r["crack_current_A_m2"] / 10, ".4g"),
+                 (f"{r['predicted_plain_A_m2'] / 10:.4g}-{r['predicted_A_m2'] / 10:.4g}"
+                  if r.get("predicted_A_m2") else ""),
+                 _num(r["flaw_pressure_Pa"] and r["flaw_pressure_Pa"] / 1e9, ".3f"),
                  f"{r['griffith_Pa'] / 1e9:.3f} / {r['griffith_eff_Pa'] / 1e9:.3f}",
-                 num(r.get("floating_potential_per_current") and r["floating_potential_per_current"] * 1e6, ".3g"),
-                 num(r.get("exponent_measured"), ".2f"), num(r.get("exponent_predicted"), ".2f"),
-                 num(r.get("exponent_tafel"), ".2f"), f"{r['wall_s']:.0f} s"] for r in rec["rows"]]
-        return [_table(["a (um)", "j at crack start (mA/cm^2)", "predicted (mA/cm^2)", "flaw's p (GPa)",
-                        "Griffith G_c / G_c,eff (GPa)", "u (uV per A/m^2)", "d ln j / d ln a", "predicted",
-                        "Tafel -p V_m / 4RT", "wall"], rows), _source_note([rel])]
+                 _num(r.get("floating_potential_per_current") and r["floating_potential_per_current"] * 1e6, ".3g"),
+                 _num(r.get("exponent_measured"), ".2f"), _num(r.get("exponent_predicted"), ".2f"),
+                 _num(r.get("exponent_tafel"), ".2f"), f"{r['wall_s']:.0f} s"] for r in rec["rows"]]
+        return [_table(["a (um)", "j at crack start (mA/cm^2)", "predicted, G_c to G_c,eff (mA/cm^2)",
+                        "flaw's p (GPa)", "Griffith G_c / G_c,eff (GPa)", "u (uV per A/m^2)", "d ln j / d ln a",
+                        "predicted", "Tafel -p V_m / 4RT", "wall"], rows)]
 
 
-class FlawGbTable(Directive):
+class FlawGbTable(_RecordTable):
     """docs/fracture/flaw_gb.json (benchmarks/flaw_gb_path.py): the path of the crack from a flaw whose tip meets a
     GB."""
 
-    required_arguments = 1
-
-    def run(self):
-        rel = self.arguments[0]
-        rec = _records(rel)
-        num = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
-        rows = [[f"{r['gb_over_grain']:g}", num(r["along"], ".2f"), num(r["through"], ".2f"), r["path"],
-                 num(r["crack_current_A_m2"] and r["crack_current_A_m2"] / 10, ".4g"),
-                 num(r["flaw_pressure_Pa"] and r["flaw_pressure_Pa"] / 1e9, ".3f"),
-                 num(r["microcrack_gb_fraction"] and 100 * r["microcrack_gb_fraction"], ".1f"),
+    def tables(self, rec) -> list:
+        rows = [[f"{r['gb_over_grain']:g}", _num(r["along"], ".2f"), _num(r["through"], ".2f"), r["path"],
+                 _num(r["crack_current_A_m2"] and r["crack_current_A_m2"] / 10, ".4g"),
+                 _num(r["flaw_pressure_Pa"] and r["flaw_pressure_Pa"] / 1e9, ".3f"),
+                 _num(r["microcrack_gb_fraction"] and 100 * r["microcrack_gb_fraction"], ".1f"),
                  f"{r['wall_s']:.0f} s"] for r in rec["rows"]]
-        return [_table(["G_GB / G_grain", "damage on the GB 1 um on", "damage on the axis 1 um on", "path",
-                        "j at crack start (mA/cm^2)", "flaw's p (GPa)", "GB cracked (%)", "wall"], rows),
-                _source_note([rel])]
+        return [_table(["G_GB / G_grain", "damage on the GB 0.6 um on", "damage on the axis 0.6 um on", "path",
+                        "j at crack start (mA/cm^2)", "flaw's p (GPa)", "GB cracked (%)", "wall"], rows)]
 
 
 DIRECTIVES = {"fracture-verification-table": FractureVerificationTable, "microcrack-table": MicrocrackTable,

@@ -64,9 +64,18 @@ def phase_degradation(d, eta, residual_stiffness: float):
     return h + (1.0 - h) * degradation(d, residual_stiffness)
 
 
-def split_stress(effective_stress, degradation_factor):
-    """Amor split of a 3x3 effective stress s: g (s - <P>- I) + <P>- I, P = tr(s) / 3 [units of s]."""
-    pressure_neg = ufl.min_value(ufl.tr(effective_stress) / 3.0, 0.0)
+def split_stress(effective_stress, degradation_factor, smoothing: float = 0.0):
+    """Amor split of a 3x3 effective stress s: g (s - <P>- I) + <P>- I, P = tr(s) / 3 [units of s].
+
+    With smoothing e > 0 the bracket is <P>- = (P - sqrt(P^2 + e^2)) / 2 (within e / 2 of min(P, 0), smooth): the
+    stress of a broken crack core then has a continuous tangent across tr(s) = 0, where the exact bracket's jumps
+    between the soft (tension) and stiff (compression) sides make full Newton steps cycle; without smoothing,
+    <P>- = P where P <= 0 (the stiff side at P = 0 exactly, e.g. u = 0 before the first Newton step)."""
+    p = ufl.tr(effective_stress) / 3.0
+    if smoothing > 0.0:
+        pressure_neg = 0.5 * (p - ufl.sqrt(p * p + smoothing * smoothing))
+    else:
+        pressure_neg = ufl.conditional(ufl.le(p, 0.0), p, 0.0)
     identity = ufl.Identity(3)
     return degradation_factor * (effective_stress - pressure_neg * identity) + pressure_neg * identity
 

@@ -252,9 +252,10 @@ class ConfinedFlawProblem(FaradaicProblem):
 
     def max_phase_change(self) -> float:
         """The phase field is held (0), but a step in which a crack grew by more than l (or whose minimisation did not
-        settle in BISECTION_ALTERNATIONS) is rejected (inf) while the stepper can still cut it (dt x time.cut_factor >= time.min_step_s): the steps then close in on the current
-        at which the crack starts (a bisection), resolving it to about the ramp rate x time.min_step_s / cut_factor
-        (below initiation AT1's d does not change, so a rejected step loses nothing). Collective."""
+        settle in BISECTION_ALTERNATIONS) is rejected (inf) while the stepper can still cut it (dt x
+        time.cut_factor >= time.min_step_s): the steps then close in on the current at which the crack starts (a
+        bisection), resolving it to about the ramp rate x time.min_step_s / cut_factor (below initiation AT1's d does
+        not change, so a rejected step loses nothing). Collective."""
         fracture = self.mechanics.fracture
         if not self._can_cut():
             return 0.0
@@ -265,7 +266,8 @@ class ConfinedFlawProblem(FaradaicProblem):
 
     def grown_flaw(self) -> int | None:
         """The flaw whose crack grew most: the largest integral of d - d_initial (the pre-cracks' profile) over the
-        cells nearest each flaw, or None when no flaw's grew by more than l^2 (a crack l long and l wide). Collective."""
+        cells nearest each flaw, or None when no flaw's grew by more than l^2 (a crack l long and l wide).
+        Collective."""
         fracture = self.mechanics.fracture
         self._damage_growth.x.array[:] = fracture.d.x.array - fracture.initial_damage
         per_cell = fem.assemble_vector(self._growth_form).array

@@ -281,10 +281,9 @@ class MechanicsCoupling:
         self.initial_iterations, self.initial_increments = 0, 0
 
         def solve_displacement() -> int:
-            solver.solve()
+            _, finite = self._newton(solver)
             its = snes.getIterationNumber()
             self.initial_iterations += its
-            finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
             if snes.getConvergedReason() <= 0 or not finite:
                 raise ConvergenceError(f"mechanics: SNES reason {snes.getConvergedReason()}"
                                        f"{'' if finite else ', non-finite displacement'}")
@@ -407,7 +406,16 @@ class MechanicsCoupling:
         return self._equilibrium(solver)
 
     def _equilibrium(self, solver: NonlinearProblem) -> int:
-        """One displacement solve from the current u; its Newton iterations (ConvergenceError on failure).
+        """One displacement solve from the current u; its Newton iterations (ConvergenceError on failure)."""
+        snes, finite = self._newton(solver)
+        if snes.getConvergedReason() <= 0 or not finite:
+            raise ConvergenceError(f"mechanics: the equilibrium did not converge (SNES reason "
+                                   f"{snes.getConvergedReason()}, {snes.getIterationNumber()} iterations)")
+        self.state.check_creep(self.u, self.problem.eta, self.coeffs)  # the local creep solve met its equation
+        return snes.getIterationNumber()
+
+    def _newton(self, solver: NonlinearProblem):
+        """solver.solve() from the current u; (its SNES, whether u is finite on every rank). Collective.
 
         With fracture's Amor split, a Newton that fails is tried once more, from the solution of the same load with
         the whole stress degraded (no split: smooth, one Newton step for an elastic body) and with a backtracking
@@ -433,11 +441,7 @@ class MechanicsCoupling:
                 search.setType(kind)
             finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
             self.restarted_newton_iterations = getattr(self, "restarted_newton_iterations", 0) + failed
-        if snes.getConvergedReason() <= 0 or not finite:
-            raise ConvergenceError(f"mechanics: the equilibrium did not converge (SNES reason "
-                                   f"{snes.getConvergedReason()}, {snes.getIterationNumber()} iterations)")
-        self.state.check_creep(self.u, self.problem.eta, self.coeffs)  # the local creep solve met its equation
-        return snes.getIterationNumber()
+        return snes, finite
 
     def _isotropic_start(self, prefix: str) -> None:
         """u <- the equilibrium of the current loads with the isotropically degraded stress (collective; its SNES

@@ -28,6 +28,9 @@ from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import fracture as frac
 
 DAMAGE_PREFIX = "fem_dendrite_damage_"
+# the width (Pa) over which the Amor split's bracket <tr(s)/3>- is smoothed (physics.fracture.split_stress): 10 kPa,
+# 1e-5 of the GPa stresses at a crack's start, and the stress it changes is at most half of it
+SPLIT_SMOOTHING_PA = 1.0e5
 CRACKED = 0.5  # a GB counts as cracked where the damage on it exceeds this
 
 
@@ -140,7 +143,9 @@ class Fracture:
     def degraded_stress(self, effective_stress, eta):
         """sigma of the damaged mixture from the effective (undamaged) stress (physics.fracture.split_stress)."""
         g = frac.phase_degradation(self.d, eta, self.residual_stiffness)
-        return frac.split_stress(effective_stress, g) if self.split == "amor" else g * effective_stress
+        if self.split != "amor":
+            return g * effective_stress
+        return frac.split_stress(effective_stress, g, smoothing=SPLIT_SMOOTHING_PA / self.scales.stress)
 
     def build(self, mechanics, eta) -> None:
         """The damage problem of the mechanics' effective stress (its SNES with the bounds)."""

@@ -226,8 +226,9 @@ def write_report(out_dir: Path, data: dict) -> Path:
                 " (not Lowack 2025's 1 mA cm^-2 h^-1: a faster ramp for a quick run)"),
              f"- wall time: sum {sum(walls):.1f} s, max {max(walls) if walls else 0:.1f} s over {len(walls)} "
              "member(s) (summary wall_time_s)" if walls else "- wall time: n/a",
-             f"- j_c criterion: {'the start of a crack at a Na-filled flaw (summary crack_growth_current_A_m2), ' if cracks else ''}"
-             f"short circuit (summary) or cell-voltage collapse below {COLLAPSE_FRACTION:.0%} of "
+             "- j_c criterion: "
+             + ("the start of a crack at a Na-filled flaw (summary crack_growth_current_A_m2), " if cracks else "")
+             + f"short circuit (summary) or cell-voltage collapse below {COLLAPSE_FRACTION:.0%} of "
              "its running maximum (probes.csv); members with none are right-censored and left out of the fit",
              "", "## Members", ""]
     def j_text(r):
