@@ -423,13 +423,12 @@ class MechanicsCoupling:
         (tension) and stiff (compression) sides without converging (fracture_ccd seed 1, three flaws: no
         convergence in 60 full steps; from the isotropic start with backtracking, 25). Backtracking is not the
         first choice because it creeps where full steps converge (see _initial_options)."""
-        start = self.u.x.array.copy()
+        retry = self.fracture is not None and self.fracture.split == "amor"
+        start = self.u.x.array.copy() if retry else None
         solver.solve()
         snes = solver.solver
         finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
-        if (snes.getConvergedReason() <= 0 or not finite) and self.fracture is not None \
-                and self.fracture.split == "amor":
-            failed = snes.getIterationNumber()
+        if retry and (snes.getConvergedReason() <= 0 or not finite):
             self.u.x.array[:] = start
             self._isotropic_start(solver.solver.getOptionsPrefix())
             search = snes.getLineSearch()
@@ -440,7 +439,6 @@ class MechanicsCoupling:
             finally:
                 search.setType(kind)
             finite = self.mesh.comm.allreduce(bool(np.isfinite(self.u.x.array).all()), op=MPI.LAND)
-            self.restarted_newton_iterations = getattr(self, "restarted_newton_iterations", 0) + failed
         return snes, finite
 
     def _isotropic_start(self, prefix: str) -> None:

@@ -28,8 +28,9 @@ from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import fracture as frac
 
 DAMAGE_PREFIX = "fem_dendrite_damage_"
-# the width (Pa) over which the Amor split's bracket <tr(s)/3>- is smoothed (physics.fracture.split_stress): 10 kPa,
-# 1e-5 of the GPa stresses at a crack's start, and the stress it changes is at most half of it
+# the width (Pa) over which the Amor split's bracket <tr(s)/3>- is smoothed (physics.fracture.split_stress): 100 kPa,
+# 1e-4 of the GPa stresses at a crack's start and 1 % of a 10 MPa stack pressure; the stress it changes is at most
+# half of it
 SPLIT_SMOOTHING_PA = 1.0e5
 CRACKED = 0.5  # a GB counts as cracked where the damage on it exceeds this
 
@@ -293,7 +294,7 @@ class Fracture:
     def growth_in_step(self) -> float:
         """int gamma(d) - gamma(d_accepted) dx (scaled): how much the crack grew since the last accepted step.
         Collective."""
-        return self._sum(self._crack_form) - self._sum(self._accepted_crack_form)
+        return self.crack_measure() - self.accepted_crack_measure()
 
     def _sum(self, form) -> float:
         return self.mesh.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
