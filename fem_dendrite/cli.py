@@ -112,6 +112,9 @@ def _build_parser() -> argparse.ArgumentParser:
                                             "the configured polycrystal (no metal)")
     p.add_argument("config", nargs="?", default=None, help="TOML file (default: the bundled default case)")
     p.add_argument("--out", required=True, help="folder for conductivity.json and the plots")
+    p.add_argument("--calibrate", choices=("band", "contact"), default="band",
+                   help="read the measured R_gb as the GB band's conductivity (band, default) or as GBs open over "
+                        "part of their length, the intact GB as configured (contact: calibration.gb_contact_fraction)")
     p.add_argument("--set", dest="overrides", action="append", default=None, metavar="SECTION.KEY=VALUE",
                    help="override one config entry (repeatable)")
 

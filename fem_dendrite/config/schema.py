@@ -87,6 +87,7 @@ class GrainBoundaryMaterial:
     conductivity: Quantity = _q("S/m", "positive")
     youngs_modulus: Quantity = _q("Pa", "positive")
     fracture_energy: Quantity = _q("J/m^2", "positive")
+    contact_fraction: Quantity = _q("1", "fraction")  # the contacted share of each GB (mesh.contacts); 1: intact
 
 
 @dataclass(frozen=True)

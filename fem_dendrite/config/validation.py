@@ -114,6 +114,10 @@ def validate_fracture(cfg: Config) -> None:
                                             and mech.coupling == "staggered"):
         raise UserError("fracture.plating: \"into_cracks\" needs fracture.enabled = true, formulation \"faradaic\" "
                         "and mechanics.coupling = \"staggered\" (the plated volume is a growth strain of the metal)")
+    contact = float(cfg.materials.grain_boundary.contact_fraction)
+    if contact < 1.0 and not (f.enabled and m.dim == 2 and not m.structured_cells):
+        raise UserError(f"materials.grain_boundary.contact_fraction: {contact:g} < 1 opens the GBs as pre-cracks: it "
+                        f"needs fracture.enabled = true and a 2D polycrystal (mesh.dim = 2, no mesh.structured_cells)")
     if not f.enabled:
         return
     if not mech.enabled:

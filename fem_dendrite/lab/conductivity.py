@@ -70,15 +70,46 @@ def fit_two_arcs(omega: np.ndarray, rho: np.ndarray, guess: tuple, tau_grain: fl
     return out
 
 
-def build_microstructure(cfg, out: Path, comm):
+class OpenBoundaries:
+    """The open GB parts of a contact fraction f (mesh.contacts) as a damage field d (P1, SI mesh) and the ionic
+    factor (1 - d)^2 + k_ion they put on the conductivity, as a run's pre-cracks (solve.fracture.microcrack_damage,
+    fracture.length_m and fracture.model); `set(f)` re-seeds d in place (no form is recompiled)."""
+
+    def __init__(self, meshdata, cfg):
+        from dolfinx import fem
+
+        from fem_dendrite.solve.fracture import ion_factor
+
+        self.meshdata, self.cfg = meshdata, cfg
+        self.damage = fem.Function(fem.functionspace(meshdata.mesh, ("Lagrange", 1)), name="gb_microcracks")
+        self.factor = ion_factor(self.damage, cfg)
+        self.contact_fraction = 1.0
+
+    def set(self, contact_fraction: float) -> None:
+        """d of GBs open over their central 1 - f (collective)."""
+        from fem_dendrite.solve.fracture import microcrack_damage
+
+        f = self.cfg.fracture
+        self.damage.x.array[:] = microcrack_damage(self.meshdata, self.damage.function_space, contact_fraction,
+                                                   float(f.length_m), f.model)
+        self.contact_fraction = contact_fraction
+
+
+def build_microstructure(cfg, out: Path, comm, open_boundaries: bool = False):
     """The run's mesh (simulation.build_mesh: cfg.mesh.file or the generated polycrystal) and beta, in SI. With
     fracture.sintering_cooldown the mesh is first cooled from the sintering temperature (simulation.
-    sintered_microstructure) and its cracks block ions: sigma x ((1 - d)^2 + k_ion), as in a run."""
+    sintered_microstructure) and its cracks block ions: sigma x ((1 - d)^2 + k_ion), as in a run. With
+    `open_boundaries` (or materials.grain_boundary.contact_fraction < 1) the GBs' open parts block ions likewise
+    (OpenBoundaries, seeded at the config's contact fraction)."""
     from fem_dendrite import mesh as mesh_mod
     from fem_dendrite import simulation
     from fem_dendrite.lab.homogenise import Microstructure
 
+    contact = float(cfg.materials.grain_boundary.contact_fraction)
     if cfg.fracture.sintering_cooldown:
+        if open_boundaries:
+            raise UserError("--calibrate contact: not with fracture.sintering_cooldown (its cracks are the GBs' "
+                            "openings already)")
         domain, damage, measures, path = simulation.sintered_microstructure(cfg, out, comm)
         factor = (1.0 - damage) ** 2 + cfg.fracture.ion_residual_conductivity
         return Microstructure(domain.mesh, domain.beta, cfg.materials.mixing_rule, factor, measures), path
@@ -87,11 +118,19 @@ def build_microstructure(cfg, out: Path, comm):
     if meshdata.mesh.geometry.dim != cfg.mesh.dim:
         raise UserError(f"mesh.file: a {meshdata.mesh.geometry.dim}D mesh, but mesh.dim = {cfg.mesh.dim}")
     beta = mesh_mod.gb_indicator(meshdata, cfg.mesh.gb_width_m)
-    return Microstructure(meshdata.mesh, beta, cfg.materials.mixing_rule), path
+    if not (open_boundaries or contact < 1.0):
+        return Microstructure(meshdata.mesh, beta, cfg.materials.mixing_rule), path
+    opened = OpenBoundaries(meshdata, cfg)
+    opened.set(contact)
+    return Microstructure(meshdata.mesh, beta, cfg.materials.mixing_rule, opened.factor,
+                          open_boundaries=opened), path
 
 
-def analyse(cfg, solver, *, impedance: bool = True, arrhenius_plot: bool = True, calibrate: bool = True) -> dict:
-    """Every number of conductivity.json for the solver's microstructure and the config's properties."""
+def analyse(cfg, solver, *, impedance: bool = True, arrhenius_plot: bool = True, calibrate: bool = True,
+            calibration: str = "band") -> dict:
+    """Every number of conductivity.json for the solver's microstructure and the config's properties; the GB
+    calibration reads R_gb as a band conductivity ("band", calibrate_gb) or as partly open GBs ("contact",
+    calibrate_contact)."""
     from fem_dendrite.lab import homogenise
 
     lab, mat = cfg.lab, cfg.materials
@@ -148,7 +187,8 @@ def analyse(cfg, solver, *, impedance: bool = True, arrhenius_plot: bool = True,
                                "apparent_activation_energy_eV": ea / FARADAY}
     if calibrate:
         try:
-            record["calibration"] = calibrate_gb(cfg, solver)
+            record["calibration"] = calibrate_contact(cfg, solver) if calibration == "contact" \
+                else calibrate_gb(cfg, solver)
         except UserError as err:   # a result of this mesh, not bad input: keep the other numbers
             record["calibration"] = {"refused": str(err)}
         solver.set_properties(s_g, s_b)
@@ -188,14 +228,72 @@ def calibrate_gb(cfg, solver) -> dict:
     solver.set_properties(s_g, band)
     achieved = 1.0 / solver.effective_xx()
     width, gb_width = float(cfg.mesh.gb_width_m), float(lab.physical_gb_width)
-    return {"measured_bulk_resistivity_ohm_m": R_bulk, "measured_gb_resistivity_ohm_m": R_gb,
-            "grain_conductivity_S_m": s_g, "band_conductivity_S_m": band, "band_width_m": width,
+    return {"mode": "band_conductivity", "measured_bulk_resistivity_ohm_m": R_bulk,
+            "measured_gb_resistivity_ohm_m": R_gb, "grain_conductivity_S_m": s_g, "band_conductivity_S_m": band, "band_width_m": width,
             "physical_gb_width_m": gb_width,
             "physical_gb_conductivity_S_m": homogenise.physical_gb_conductivity(s_g, band, width, gb_width),
             "achieved_resistivity_ohm_m": achieved,
             "note": "mesh.gb_width_m is the band's half width (beta falls from 1 to 0 over it); put "
                     "band_conductivity_S_m into materials.grain_boundary.conductivity and grain_conductivity_S_m "
                     "into materials.electrolyte.conductivity to run with the measured resistances"}
+
+
+CONTACT_ASSUMPTION = (
+    "R_gb read as constriction through partly open GBs: every GB (between two junctions) is open over its central "
+    "1 - f and in contact over f / 2 at each end (mesh.contacts), the open parts are cracks (d = 1 over a core one "
+    "cell wide, then the phase-field profile of fracture.length_m) that pass k_ion of the ions; the contacted GB "
+    "conducts as materials.grain_boundary.conductivity (an assumption, with its source) and the grains as "
+    "1 / R_bulk. Limits: one f for all GBs (real microcracks open where the thermal mismatch is largest), 2D, the "
+    "crack width set by the mesh and l, not by the physical opening.")
+
+
+def calibrate_contact(cfg, solver, lowest: float = 0.02) -> dict:
+    """The contact fraction f of the GBs (materials.grain_boundary.contact_fraction) whose open parts give
+    1 / sigma_eff,xx = R_bulk + R_gb on this mesh, with sigma_grain = 1 / R_bulk and the intact GB's conductivity
+    the config's (root of a monotone function, brentq; f in [lowest, 1])."""
+    from scipy.optimize import brentq
+
+    opened = solver.micro.open_boundaries
+    if opened is None:
+        raise UserError("--calibrate contact: the microstructure has no open GBs to set (build it with "
+                        "open_boundaries=True)")
+    lab, gb = cfg.lab, cfg.materials.grain_boundary
+    R_bulk, R_gb = float(lab.measured_bulk_resistivity), float(lab.measured_gb_resistivity)
+    s_g, s_b = 1.0 / R_bulk, float(gb.conductivity)
+    solver.set_properties(s_g, s_b)
+    target = math.log(R_bulk + R_gb)
+
+    def misfit(f: float) -> float:
+        opened.set(f)
+        return -math.log(solver.effective_xx()) - target
+
+    record = {"mode": "contact_fraction", "measured_bulk_resistivity_ohm_m": R_bulk,
+              "measured_gb_resistivity_ohm_m": R_gb, "grain_conductivity_S_m": s_g,
+              "intact_gb_conductivity_S_m": s_b, "intact_gb_conductivity_source": gb.conductivity.source,
+              "band_width_m": float(cfg.mesh.gb_width_m), "crack_length_scale_m": float(cfg.fracture.length_m),
+              "assumption": CONTACT_ASSUMPTION}
+    try:
+        intact = misfit(1.0)
+        record["intact_resistivity_ohm_m"] = math.exp(intact + target)
+        if intact >= 0.0:
+            raise UserError(
+                f"lab.measured_gb_resistivity: the intact GBs (materials.grain_boundary.conductivity = {s_b:g} S/m) "
+                f"already give {record['intact_resistivity_ohm_m'] * 100:.4g} Ohm cm >= R_bulk + R_gb = "
+                f"{(R_bulk + R_gb) * 100:.4g} Ohm cm: no open GB is needed (f = 1)")
+        if misfit(lowest) < 0.0:
+            raise UserError(
+                f"lab.measured_gb_resistivity: GBs open over {1 - lowest:.0%} of their length give only "
+                f"{math.exp(misfit(lowest) + target) * 100:.4g} Ohm cm < R_bulk + R_gb = {(R_bulk + R_gb) * 100:.4g}"
+                f" Ohm cm on this mesh (ions pass the open parts' ends); lower mesh.cell_size_gb_m")
+        f = brentq(misfit, lowest, 1.0, xtol=1e-5, rtol=1e-8)
+        achieved = math.exp(misfit(f) + target)
+    finally:
+        opened.set(float(gb.contact_fraction))
+    record.update({"gb_contact_fraction": f, "achieved_resistivity_ohm_m": achieved,
+                   "note": "put gb_contact_fraction into materials.grain_boundary.contact_fraction and "
+                           "grain_conductivity_S_m into materials.electrolyte.conductivity (with fracture.enabled, "
+                           "the same fracture.length_m and mesh) to run with GBs that give the measured resistances"})
+    return record
 
 
 # -- figures --------------------------------------------------------------------------------------------------------
@@ -258,10 +356,10 @@ def run_cli(args, comm=MPI.COMM_WORLD) -> int:
         out.mkdir(parents=True, exist_ok=True)
     comm.barrier()
     start = time.perf_counter()
-    micro, mesh_path = build_microstructure(cfg, out, comm)
+    micro, mesh_path = build_microstructure(cfg, out, comm, open_boundaries=args.calibrate == "contact")
     solver = CellSolver(micro)
     try:
-        record = analyse(cfg, solver)
+        record = analyse(cfg, solver, calibration=args.calibrate)
     finally:
         solver.destroy()
     record["mesh_file"] = str(mesh_path)
@@ -277,6 +375,9 @@ def run_cli(args, comm=MPI.COMM_WORLD) -> int:
         if "refused" in cal:
             print(f"fem-dendrite conductivity: note: calibration refused: {cal['refused']}", flush=True)
             cal_text = "calibration refused (see the note)"
+        elif cal["mode"] == "contact_fraction":
+            cal_text = (f"calibration: sigma_grain {cal['grain_conductivity_S_m']:.4g} S/m, GB contact fraction "
+                        f"{cal['gb_contact_fraction']:.4g} (intact GB {cal['intact_gb_conductivity_S_m']:.4g} S/m)")
         else:
             cal_text = (f"calibration: sigma_grain {cal['grain_conductivity_S_m']:.4g}, band "
                         f"{cal['band_conductivity_S_m']:.4g}, physical GB ({cal['physical_gb_width_m'] * 1e9:.3g} nm) "

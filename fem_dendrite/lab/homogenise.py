@@ -44,6 +44,7 @@ class Microstructure:
     mixing_rule: str = "metal_first"
     crack_factor: object = None
     cracks: dict | None = None
+    open_boundaries: object = None  # lab.conductivity.OpenBoundaries behind crack_factor, when its GBs open
 
     @property
     def comm(self):

@@ -54,11 +54,11 @@ from fem_dendrite.mesh import FACET_TAGS
 from fem_dendrite.mesh.flaws import flaw_segments, flaws_from_config
 from fem_dendrite.scaling import FARADAY, GAS_CONSTANT
 from fem_dendrite.solve.faradaic_problem import FaradaicProblem
+from fem_dendrite.solve.fracture import FILLED as FILLED_DAMAGE  # a crack is filled with its flaw's Na where d >= this
 from fem_dendrite.solve.fracture import segment_distance
 from fem_dendrite.solve.problem import applied_current_density
 
 POTENTIAL_PREFIX = "fem_dendrite_flaw_potential_"
-FILLED_DAMAGE = 0.9  # a crack is filled with its flaw's Na (part of the conductor) where d >= this
 # alternate-minimisation iterations after which a step that can still be cut counts as one in which a crack runs:
 # below initiation AT1's d settles in a few (up to 15 just below it, measured on fracture_ccd), a running crack
 # creeps on by small changes for a hundred or more
@@ -130,8 +130,9 @@ class FlawPotential:
         self.per_current = np.zeros(len(flaws))
 
     def _conductors(self) -> list[np.ndarray]:
-        """The dofs (local, ghosts included) of each flaw's conductor: d >= FILLED_DAMAGE, nearest that flaw."""
-        filled = self.fracture.d.x.array >= FILLED_DAMAGE
+        """The dofs (local, ghosts included) of each flaw's conductor: d >= FILLED_DAMAGE, nearest that flaw, not in
+        an open GB part (materials.grain_boundary.contact_fraction: empty, no Na)."""
+        filled = (self.fracture.d.x.array >= FILLED_DAMAGE) & ~self.fracture.open_microcracks()
         return [np.flatnonzero(filled & (self.nearest == k)).astype(np.int32) for k in range(len(self.flaws))]
 
     def _solve(self, conductor_dofs, held: int | None, current: float) -> None:
@@ -216,6 +217,8 @@ class ConfinedFlawProblem(FaradaicProblem):
         self.cell_flaw = np.argmin(np.stack([segment_distance(midpoints, a, b)
                                              for a, b in self.potential.segments]), axis=0)
         self.pressures = np.zeros(len(self.flaws))
+        # the open GB parts hold no Na: no pressure on their territory (fracture.growth_weight 0)
+        self.cell_pressurised = self.mechanics.fracture.growth_weight.x.array > 0.5
         d_space = self.mechanics.fracture.d.function_space
         self._damage_growth = fem.Function(d_space)
         cell_test = ufl.TestFunction(fem.functionspace(msh, ("DG", 0)))
@@ -226,7 +229,8 @@ class ConfinedFlawProblem(FaradaicProblem):
         u = self.potential.update(current_density)
         self.pressures = np.array([confined_pressure(self.cfg, current_density, uk) for uk in u])
         field = self.mechanics.fracture.crack_pressure
-        field.x.array[:] = self.pressures[self.cell_flaw] / self.scales.energy_density
+        field.x.array[:] = np.where(self.cell_pressurised, self.pressures[self.cell_flaw], 0.0) \
+            / self.scales.energy_density
         return self.pressures
 
     def solve(self) -> tuple[int, int]:

@@ -23,7 +23,9 @@ from petsc4py import PETSc
 from fem_dendrite import materials
 from fem_dendrite.errors import ConvergenceError
 from fem_dendrite.mesh import FACET_TAGS
+from fem_dendrite.mesh.contacts import open_gb_segments
 from fem_dendrite.mesh.flaws import flaw_segments, flaws_from_config
+from fem_dendrite.mesh.reading import gb_distance, gb_segments
 from fem_dendrite.parallel import destroy_nonlinear_problem
 from fem_dendrite.physics import fracture as frac
 
@@ -33,6 +35,7 @@ DAMAGE_PREFIX = "fem_dendrite_damage_"
 # half of it
 SPLIT_SMOOTHING_PA = 1.0e5
 CRACKED = 0.5  # a GB counts as cracked where the damage on it exceeds this
+FILLED = 0.9  # broken: a crack's interior (solve.confined_flaws fills a flaw's crack with Na where d >= this)
 
 
 def ion_factor(d, cfg):
@@ -70,6 +73,62 @@ def crack_profile(distance: np.ndarray, length: float, model: str, core: float =
     if model == "AT1":
         return np.where(x < 2.0 * length, (1.0 - x / (2.0 * length)) ** 2, 0.0)
     return np.exp(-x / length)
+
+
+def _core(msh, near_cells: np.ndarray) -> float:
+    """The largest cell size (diameter) among the marked local cells, over all ranks (collective)."""
+    tdim = msh.topology.dim
+    sizes = msh.h(tdim, np.flatnonzero(near_cells).astype(np.int32))
+    return msh.comm.allreduce(float(np.max(sizes, initial=0.0)), op=MPI.MAX)
+
+
+def _cell_midpoints(msh) -> np.ndarray:
+    tdim = msh.topology.dim
+    cells = np.arange(msh.topology.index_map(tdim).size_local, dtype=np.int32)
+    return dmesh.compute_midpoints(msh, tdim, cells)
+
+
+def precrack_damage(space, cracks, length: float, model: str) -> np.ndarray:
+    """d (dof values of the P1 `space`) of straight pre-cracks (start, end) (3,): broken (d = 1) over a core one
+    cell wide on each side of the segment (the largest cell within 2 l of it), then the optimal profile. A crack
+    that is broken at its nodes only leaves the cells around it with g(d) ~ 0.03 of their stiffness (P1 d falls to
+    ~0.5 one cell away at h = l/4), which holds its faces together: Sneddon's opening came out at 0.57 of the
+    analytic one that way, with the core it matches. Collective."""
+    values = np.zeros(space.dofmap.index_map.size_local + space.dofmap.index_map.num_ghosts)
+    if cracks:
+        x = space.tabulate_dof_coordinates()
+        midpoints = _cell_midpoints(space.mesh)
+        for start, end in cracks:
+            core = _core(space.mesh, segment_distance(midpoints, start, end) < 2.0 * length)
+            values = np.maximum(values, crack_profile(segment_distance(x, start, end), length, model, core))
+    return values
+
+
+def open_gb_cracks(meshdata, space, contact_fraction: float, length: float) -> tuple[np.ndarray, float]:
+    """The open GB parts (K, 2, gdim) at contact fraction f (mesh.contacts) and their core: the largest cell within
+    2 l of a GB, one for all (so that d grows monotonically as f falls). Collective."""
+    msh = space.mesh
+    parts = open_gb_segments(meshdata, contact_fraction)
+    near = np.isfinite(gb_distance(_cell_midpoints(msh)[:, :msh.geometry.dim], gb_segments(meshdata), 2.0 * length))
+    return parts, _core(msh, near)
+
+
+def microcrack_damage(meshdata, space, contact_fraction: float, length: float, model: str,
+                      cracks: tuple | None = None) -> np.ndarray:
+    """d (dof values of the P1 `space`) of the open GB parts at contact fraction f: broken over the core, then the
+    optimal profile; zeros at f = 1. `meshdata`: mesh and facet tags (a Domain or dolfinx MeshData); `cracks`:
+    open_gb_cracks' result when known. Collective."""
+    values = np.zeros(space.dofmap.index_map.size_local + space.dofmap.index_map.num_ghosts)
+    if contact_fraction >= 1.0:
+        return values
+    parts, core = cracks if cracks is not None else open_gb_cracks(meshdata, space, contact_fraction, length)
+    if len(parts) == 0:
+        return values
+    reach = core + (2.0 if model == "AT1" else 30.0) * length  # AT2: exp(-30) ~ 1e-13
+    distance = gb_distance(space.tabulate_dof_coordinates()[:, :space.mesh.geometry.dim], parts, reach)
+    inside = np.isfinite(distance)
+    values[inside] = crack_profile(distance[inside], length, model, core)
+    return values
 
 
 class Fracture:
@@ -115,27 +174,53 @@ class Fracture:
                                                                       / S.energy_density))
 
     def _set_initial_cracks(self) -> None:
-        """d of the pre-cracks: broken (d = 1) over a core one cell wide on each side of the segment, then the
-        optimal profile. A crack that is broken at its nodes only leaves the cells around it with g(d) ~ 0.03 of
-        their stiffness (P1 d falls to ~0.5 one cell away at h = l/4), which holds its faces together: Sneddon's
-        opening came out at 0.57 of the analytic one that way, with the core it matches."""
+        """d of the pre-cracks (config cracks and flaws: `precracks`) and of the open GB parts
+        (materials.grain_boundary.contact_fraction: `microcracks`), their maximum; `growth_weight`."""
         cracks = crack_segments(self.cfg, self.mesh.geometry.dim, self.scales.length)
-        values = np.zeros_like(self.d.x.array)
-        if cracks:
-            x = self.d.function_space.tabulate_dof_coordinates()
-            tdim = self.mesh.topology.dim
-            n_cells = self.mesh.topology.index_map(tdim).size_local
-            cells = np.arange(n_cells, dtype=np.int32)
-            sizes = self.mesh.h(tdim, cells)
-            midpoints = dmesh.compute_midpoints(self.mesh, tdim, cells)
-            for start, end in cracks:
-                near = segment_distance(midpoints, start, end) < 2.0 * self.length
-                core = self.mesh.comm.allreduce(float(np.max(sizes[near], initial=0.0)), op=MPI.MAX)
-                values = np.maximum(values, crack_profile(segment_distance(x, start, end), self.length, self.model,
-                                                          core))
+        space = self.d.function_space
+        self.precracks = precrack_damage(space, cracks, self.length, self.model)
+        contact = float(self.cfg.materials.grain_boundary.contact_fraction)
+        self.growth_weight = fem.Function(fem.functionspace(self.mesh, ("DG", 0)), name="growth_weight")
+        self.growth_weight.x.array[:] = 1.0
+        self.microcracks = np.zeros_like(self.precracks)
+        self.frozen = np.zeros(self.precracks.size, dtype=bool)
+        if contact < 1.0:
+            opened = open_gb_cracks(self.domain, space, contact, self.length)
+            self.microcracks = microcrack_damage(self.domain, space, contact, self.length, self.model, opened)
+            self._weigh_growth(cracks, *opened)
+        values = np.maximum(self.precracks, self.microcracks)
         for f in (self.d, self.d_accepted, self.d_previous):
             f.x.array[:] = values
+        if contact < 1.0:
+            self.d_upper.x.array[self.frozen] = values[self.frozen]
         self.initial_damage = values  # the pre-cracks' d (rebuilt from the config on a resume too)
+
+    def _weigh_growth(self, cracks, parts: np.ndarray, core: float) -> None:
+        """The open GB parts' territory: the cells (growth_weight 0) and dofs (`frozen`) within core + 4 l of one
+        and nearer to it than to any pre-crack. Their d is held at its seeded profile (d_upper = d there): on the
+        GB mesh (cells ~2 l) the relaxed profile's flanks are marginally stable, and a flaw's 21 MPa (2.5 A/m^2)
+        grew them 2 um from any flaw in fracture_ccd, a resolution artefact, not a crack. They weaken the stiffness
+        and block Na+, cracks grow outside them. They hold no Na: a flaw's pressure (solve.confined_flaws) does not
+        act there, and the crack measure (crack_measure) leaves them out."""
+        msh = self.mesh
+        tdim, gdim = msh.topology.dim, msh.geometry.dim
+        reach = core + 4.0 * self.length
+
+        def territory(points: np.ndarray) -> np.ndarray:
+            to_open = gb_distance(points[:, :gdim], parts, reach)
+            to_precrack = np.full(len(points), np.inf)
+            for start, end in cracks:
+                to_precrack = np.minimum(to_precrack, segment_distance(points, start, end))
+            return to_open < to_precrack
+
+        cells = self.growth_weight.x.array.size  # owned and ghost cells
+        midpoints = dmesh.compute_midpoints(msh, tdim, np.arange(cells, dtype=np.int32))
+        self.growth_weight.x.array[:] = np.where(territory(midpoints), 0.0, 1.0)
+        self.frozen = territory(self.d.function_space.tabulate_dof_coordinates())
+
+    def open_microcracks(self) -> np.ndarray:
+        """The dofs (local, ghosts included) broken by an open GB part only (no pre-crack there): bool."""
+        return (self.microcracks >= FILLED) & (self.precracks < FILLED)
 
     def isotropic_stress(self, effective_stress, eta):
         """g(d) sigma_eff: the whole stress degraded (no split; smooth in u). Used only to start a Newton."""
@@ -256,8 +341,9 @@ class Fracture:
     # -- measures ----------------------------------------------------------------------------------------------------
     def _build_measures(self, dx) -> None:
         gamma = frac.crack_density(self.d, self.length, self.model)
-        self._crack_form = fem.form(gamma * dx)
-        self._accepted_crack_form = fem.form(frac.crack_density(self.d_accepted, self.length, self.model) * dx)
+        w = self.growth_weight
+        self._crack_form = fem.form(w * gamma * dx)
+        self._accepted_crack_form = fem.form(w * frac.crack_density(self.d_accepted, self.length, self.model) * dx)
         self._energy_form = fem.form(self.fracture_energy * gamma * dx)
         self._gb_facets = self._owned_gb_facets()
         self.initial_crack_energy = self._sum(self._energy_form)
@@ -284,11 +370,12 @@ class Fracture:
         return midpoints, cells, measure
 
     def crack_measure(self) -> float:
-        """int gamma(d) dx (scaled): the crack length (2D) or area (3D) of the current d. Collective."""
+        """int w gamma(d) dx (scaled): the crack length (2D) or area (3D) of the current d, outside the open GB
+        parts (w = growth_weight). Collective."""
         return self._sum(self._crack_form)
 
     def accepted_crack_measure(self) -> float:
-        """int gamma(d_accepted) dx (scaled): the crack measure of the last accepted step. Collective."""
+        """int w gamma(d_accepted) dx (scaled): the crack measure of the last accepted step. Collective."""
         return self._sum(self._accepted_crack_form)
 
     def growth_in_step(self) -> float:
@@ -301,7 +388,7 @@ class Fracture:
 
     def measures(self) -> dict:
         """SI measures of the current d (allreduced): max_damage, crack_length_m (2D, per metre of depth) or
-        crack_area_m2 (3D), fracture_energy_dissipated_J (J per metre of depth in 2D; the pre-cracks' energy is
+        crack_area_m2 (3D) outside the open GB parts (crack_measure), fracture_energy_dissipated_J (J per metre of depth in 2D; the pre-cracks' energy is
         not counted), microcrack_gb_fraction (the length (3D: area) of the GB facets whose midpoint has
         d > CRACKED over the GB facets' length: the cracked share of the GBs; None without GBs)."""
         S, dim = self.scales, self.mesh.geometry.dim
