@@ -1,5 +1,6 @@
 """The fracture pages' record tables (docs/fracture.md): `fracture-verification-table`, `microcrack-table`,
-`cooldown-benchmark-table`, `flaw-table`, `fracture-ccd-table`, `flaw-depth-table`, `flaw-gb-table`."""
+`cooldown-benchmark-table`, `flaw-table`, `fracture-ccd-table`, `flaw-depth-table`, `flaw-gb-table`,
+`impedance-flaws-table`."""
 from __future__ import annotations
 
 from docutils import nodes
@@ -193,7 +194,26 @@ class FlawGbTable(_RecordTable):
                         "j at crack start (mA/cm^2)", "flaw's p (GPa)", "GB cracked (%)", "wall"], rows)]
 
 
+class ImpedanceFlawsTable(_RecordTable):
+    """docs/fracture/impedance_flaws.json (benchmarks/impedance_flaws.py): each material's impedance, the contact
+    fraction and grain conductivity calibrated from it, and its fracture_ccd members' j_c."""
+
+    def tables(self, rec) -> list:
+        rows = []
+        for name, m in rec["materials"].items():
+            jc = ", ".join(_num(r["j_c_mA_cm2"], ".3g") + (f" (seed {r['seed']}, flaw {r['failed_flaw']})"
+                                                            if r["j_c_mA_cm2"] is not None else "")
+                           for r in m["members"])
+            rows.append([name, f"{m['measured_bulk_ohm_cm']:.4g} / {m['measured_gb_ohm_cm']:.4g}",
+                         f"{m['grain_conductivity_S_m']:.4g}", f"{m['gb_contact_fraction']:.4g}",
+                         f"{m['intact_resistivity_ohm_cm']:.4g}", f"{m['achieved_resistivity_ohm_cm']:.4g}", jc,
+                         _num(m["mean_j_c_mA_cm2"], ".3g"), f"{m['lab_ccd_mA_cm2']:g}"])
+        return [_table(["material", "R_bulk / R_gb, Liu 2024 (Ohm cm)", "sigma_grain = 1/R_bulk (S/m)",
+                        "GB contact fraction f", "intact GBs give (Ohm cm)", "open GBs give (Ohm cm)",
+                        "j_c per member (mA/cm^2)", "mean", "lab CCD (mA/cm^2, not fitted)"], rows)]
+
+
 DIRECTIVES = {"fracture-verification-table": FractureVerificationTable, "microcrack-table": MicrocrackTable,
               "cooldown-benchmark-table": CooldownBenchmarkTable, "flaw-table": FlawTable,
               "fracture-ccd-table": FractureCcdTable, "flaw-depth-table": FlawDepthTable,
-              "flaw-gb-table": FlawGbTable}
+              "flaw-gb-table": FlawGbTable, "impedance-flaws-table": ImpedanceFlawsTable}

@@ -106,13 +106,18 @@ def build_microstructure(cfg, out: Path, comm, open_boundaries: bool = False):
     from fem_dendrite.lab.homogenise import Microstructure
 
     contact = float(cfg.materials.grain_boundary.contact_fraction)
+    if open_boundaries and cfg.mesh.dim != 2:
+        raise UserError(f"--calibrate contact: partly open GBs are built for 2D meshes only "
+                        f"(mesh.dim = {cfg.mesh.dim})")
     if cfg.fracture.sintering_cooldown:
         if open_boundaries:
             raise UserError("--calibrate contact: not with fracture.sintering_cooldown (its cracks are the GBs' "
                             "openings already)")
+        from fem_dendrite.solve.fracture import ion_factor
+
         domain, damage, measures, path = simulation.sintered_microstructure(cfg, out, comm)
-        factor = (1.0 - damage) ** 2 + cfg.fracture.ion_residual_conductivity
-        return Microstructure(domain.mesh, domain.beta, cfg.materials.mixing_rule, factor, measures), path
+        return Microstructure(domain.mesh, domain.beta, cfg.materials.mixing_rule, ion_factor(damage, cfg),
+                              measures), path
     path = simulation.build_mesh(cfg, out, comm)
     meshdata = mesh_mod.read_mesh(path, comm)
     if meshdata.mesh.geometry.dim != cfg.mesh.dim:
@@ -229,8 +234,8 @@ def calibrate_gb(cfg, solver) -> dict:
     achieved = 1.0 / solver.effective_xx()
     width, gb_width = float(cfg.mesh.gb_width_m), float(lab.physical_gb_width)
     return {"mode": "band_conductivity", "measured_bulk_resistivity_ohm_m": R_bulk,
-            "measured_gb_resistivity_ohm_m": R_gb, "grain_conductivity_S_m": s_g, "band_conductivity_S_m": band, "band_width_m": width,
-            "physical_gb_width_m": gb_width,
+            "measured_gb_resistivity_ohm_m": R_gb, "grain_conductivity_S_m": s_g, "band_conductivity_S_m": band,
+            "band_width_m": width, "physical_gb_width_m": gb_width,
             "physical_gb_conductivity_S_m": homogenise.physical_gb_conductivity(s_g, band, width, gb_width),
             "achieved_resistivity_ohm_m": achieved,
             "note": "mesh.gb_width_m is the band's half width (beta falls from 1 to 0 over it); put "

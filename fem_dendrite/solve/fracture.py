@@ -256,7 +256,8 @@ class Fracture:
 
     @property
     def confined(self) -> bool:
-        """The crack pressure is the confined Na's of each flaw (formulation "confined_flaws"), not fracture.crack_pressure."""
+        """The crack pressure is the confined Na's of each flaw (formulation "confined_flaws"), not
+        fracture.crack_pressure."""
         return self.cfg.electrochemistry.formulation == "confined_flaws"
 
     def _pressurised(self) -> bool:
@@ -388,9 +389,10 @@ class Fracture:
 
     def measures(self) -> dict:
         """SI measures of the current d (allreduced): max_damage, crack_length_m (2D, per metre of depth) or
-        crack_area_m2 (3D) outside the open GB parts (crack_measure), fracture_energy_dissipated_J (J per metre of depth in 2D; the pre-cracks' energy is
-        not counted), microcrack_gb_fraction (the length (3D: area) of the GB facets whose midpoint has
-        d > CRACKED over the GB facets' length: the cracked share of the GBs; None without GBs)."""
+        crack_area_m2 (3D) outside the open GB parts (crack_measure), fracture_energy_dissipated_J (J per metre of
+        depth in 2D; the pre-cracks' energy is not counted), microcrack_gb_fraction (the length (3D: area) of the GB
+        facets whose midpoint has d > CRACKED over the GB facets' length: the cracked share of the GBs, open GB parts
+        included; None without GBs)."""
         S, dim = self.scales, self.mesh.geometry.dim
         n = self.d.function_space.dofmap.index_map.size_local
         out = {"max_damage": self.mesh.comm.allreduce(float(np.max(self.d.x.array[:n], initial=0.0)), op=MPI.MAX)}
