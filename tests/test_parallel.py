@@ -92,8 +92,9 @@ def test_rank_one_never_arrives():
 
 
 def test_a_hang_under_mpiexec_ends_with_every_ranks_stack(tmp_path):
-    """The project's pytest settings (pyproject.toml) applied to a test that deadlocks on 2 ranks: both ranks print
-    their stack and mpiexec ends within the time limit (2 s here) plus start-up, not at CI's limit."""
+    """The project's pytest settings (pyproject.toml) applied to a test that deadlocks on 2 ranks: both ranks time
+    out and start printing their stack, one prints it whole, and mpiexec ends within the time limit (2 s here) plus
+    start-up, not at CI's limit."""
     import os
     import subprocess
     import sys
@@ -113,7 +114,9 @@ def test_a_hang_under_mpiexec_ends_with_every_ranks_stack(tmp_path):
     assert proc.returncode != 0
     assert elapsed < 60, elapsed
     assert out.count("Timeout") >= 2, out  # pytest-timeout's banner, once per rank
-    assert "in test_rank_one_never_arrives" in out and "barrier" in out and "sleep" in out, out
+    # both ranks time out together: the first to finish its dump exits, and mpiexec may end the other mid-dump
+    # (CI, 7 Dec: rank 0's frames lost after its banner), so each rank's banner is certain, one whole stack too
+    assert "in test_rank_one_never_arrives" in out and ("barrier" in out or "sleep" in out), out
 
 
 def test_a_benchmark_given_a_bad_peer_folder_fails_on_every_rank(tmp_path):
