@@ -39,17 +39,17 @@ def fem_dendrite(*args: str) -> float:
     return time.perf_counter() - start
 
 
-def ensemble(arm: Path, overrides: list[str], members: int, jobs: int, reuse: bool) -> list[dict]:
+def ensemble(arm: Path, overrides: list[str], members: int, jobs: int, reuse: bool, run: bool = True) -> list[dict]:
     """The members (seed, j_c, the failed flaw, wall time) of `fem-dendrite ccd fracture_ccd` with `overrides`,
     seeds 0 .. members - 1: with `reuse` the finished ensembles under `arm` (ccd_s<first seed>/ccd.json) are read and
-    only the missing seeds are run."""
+    only the missing seeds are run (none without `run`)."""
     done = {}
     if reuse:
         for record in sorted(arm.glob("ccd_s*/ccd.json")):
             for r in json.loads(record.read_text())["members"]:
                 done[r["seed"]] = r
     first = next((k for k in range(members) if k not in done), None)
-    if first is not None:
+    if first is not None and run:
         ccd_dir = arm / f"ccd_s{first}"
         fem_dendrite("ccd", "fracture_ccd", "--members", str(members - first), "--seed0", str(first),
                      "--jobs", str(jobs), "--out", str(ccd_dir), *[x for s in overrides for x in ("--set", s)])
@@ -67,7 +67,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--reuse", action="store_true", help="read finished calibrations and ensembles")
     parser.add_argument("--no-control", dest="control", action="store_false",
-                        help="skip the control (NZSP's sigma_grain with intact GBs)")
+                        help="run no control members (NZSP's sigma_grain with intact GBs); with --reuse its "
+                             "finished ones are still read")
     args = parser.parse_args()
     out = Path(args.out)
     record = {"command": f"python benchmarks/impedance_flaws.py --members {args.members} --jobs {args.jobs}",
@@ -97,12 +98,12 @@ def main() -> None:
             "mean_j_c_mA_cm2": sum(values) / len(values) if values else None,
             "lab_ccd_mA_cm2": m["lab_ccd_mA_cm2"], "overrides": overrides}
         print(json.dumps({name: record["materials"][name]}), flush=True)
-        if name == "NZSP" and args.control:
+        if name == "NZSP" and (args.control or args.reuse):
             control = dict(record["materials"][name], gb_contact_fraction=1.0,
                            achieved_resistivity_ohm_cm=cal["intact_resistivity_ohm_m"] * 100)
             control["overrides"] = ["materials.grain_boundary.contact_fraction=1.0", overrides[1]]
             control["members"] = ensemble(out / "nzsp_intact", control["overrides"], args.members, args.jobs,
-                                          args.reuse)
+                                          args.reuse, run=args.control)
             values = [r["j_c_mA_cm2"] for r in control["members"] if r["j_c_mA_cm2"] is not None]
             control["mean_j_c_mA_cm2"] = sum(values) / len(values) if values else None
             record["materials"][CONTROL] = control
