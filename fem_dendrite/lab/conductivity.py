@@ -78,20 +78,27 @@ class OpenBoundaries:
     def __init__(self, meshdata, cfg):
         from dolfinx import fem
 
-        from fem_dendrite.solve.fracture import ion_factor
+        from fem_dendrite.mesh.contacts import gb_chains
+        from fem_dendrite.mesh.reading import gb_segments
+        from fem_dendrite.solve.fracture import gb_crack_core, ion_factor
 
         self.meshdata, self.cfg = meshdata, cfg
         self.damage = fem.Function(fem.functionspace(meshdata.mesh, ("Lagrange", 1)), name="gb_microcracks")
         self.factor = ion_factor(self.damage, cfg)
         self.contact_fraction = 1.0
+        # what does not depend on f, once (a calibration re-seeds d some fifteen times)
+        self.chains = gb_chains(gb_segments(meshdata))
+        self.core = gb_crack_core(meshdata, self.damage.function_space, float(cfg.fracture.length_m))
 
     def set(self, contact_fraction: float) -> None:
         """d of GBs open over their central 1 - f (collective)."""
+        from fem_dendrite.mesh.contacts import open_parts
         from fem_dendrite.solve.fracture import microcrack_damage
 
         f = self.cfg.fracture
+        parts = open_parts(self.chains, contact_fraction) if contact_fraction < 1.0 else None
         self.damage.x.array[:] = microcrack_damage(self.meshdata, self.damage.function_space, contact_fraction,
-                                                   float(f.length_m), f.model)
+                                                   float(f.length_m), f.model, cracks=(parts, self.core))
         self.contact_fraction = contact_fraction
 
 

@@ -132,7 +132,7 @@ class FlawPotential:
     def _conductors(self) -> list[np.ndarray]:
         """The dofs (local, ghosts included) of each flaw's conductor: d >= FILLED_DAMAGE, nearest that flaw, not in
         an open GB part (materials.grain_boundary.contact_fraction: empty, no Na)."""
-        filled = (self.fracture.d.x.array >= FILLED_DAMAGE) & ~self.fracture.open_microcracks()
+        filled = (self.fracture.d.x.array >= FILLED_DAMAGE) & ~self.fracture.open_microcracks
         return [np.flatnonzero(filled & (self.nearest == k)).astype(np.int32) for k in range(len(self.flaws))]
 
     def _solve(self, conductor_dofs, held: int | None, current: float) -> None:

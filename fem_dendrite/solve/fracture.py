@@ -104,13 +104,17 @@ def precrack_damage(space, cracks, length: float, model: str) -> np.ndarray:
     return values
 
 
-def open_gb_cracks(meshdata, space, contact_fraction: float, length: float) -> tuple[np.ndarray, float]:
-    """The open GB parts (K, 2, gdim) at contact fraction f (mesh.contacts) and their core: the largest cell within
-    2 l of a GB, one for all (so that d grows monotonically as f falls). Collective."""
+def gb_crack_core(meshdata, space, length: float) -> float:
+    """The core of the open GB parts: the largest cell within 2 l of a GB, one for all whatever f (so that d grows
+    monotonically as f falls). Collective."""
     msh = space.mesh
-    parts = open_gb_segments(meshdata, contact_fraction)
     near = np.isfinite(gb_distance(_cell_midpoints(msh)[:, :msh.geometry.dim], gb_segments(meshdata), 2.0 * length))
-    return parts, _core(msh, near)
+    return _core(msh, near)
+
+
+def open_gb_cracks(meshdata, space, contact_fraction: float, length: float) -> tuple[np.ndarray, float]:
+    """The open GB parts (K, 2, gdim) at contact fraction f (mesh.contacts) and their core. Collective."""
+    return open_gb_segments(meshdata, contact_fraction), gb_crack_core(meshdata, space, length)
 
 
 def microcrack_damage(meshdata, space, contact_fraction: float, length: float, model: str,
@@ -189,6 +193,8 @@ class Fracture:
             self.microcracks = microcrack_damage(self.domain, space, contact, self.length, self.model, opened)
             self._weigh_growth(cracks, *opened)
         values = np.maximum(self.precracks, self.microcracks)
+        # the dofs broken by an open GB part only (no pre-crack there): empty, no Na (solve.confined_flaws)
+        self.open_microcracks = (self.microcracks >= FILLED) & (self.precracks < FILLED)
         for f in (self.d, self.d_accepted, self.d_previous):
             f.x.array[:] = values
         if contact < 1.0:
@@ -217,10 +223,6 @@ class Fracture:
         midpoints = dmesh.compute_midpoints(msh, tdim, np.arange(cells, dtype=np.int32))
         self.growth_weight.x.array[:] = np.where(territory(midpoints), 0.0, 1.0)
         self.frozen = territory(self.d.function_space.tabulate_dof_coordinates())
-
-    def open_microcracks(self) -> np.ndarray:
-        """The dofs (local, ghosts included) broken by an open GB part only (no pre-crack there): bool."""
-        return (self.microcracks >= FILLED) & (self.precracks < FILLED)
 
     def isotropic_stress(self, effective_stress, eta):
         """g(d) sigma_eff: the whole stress degraded (no split; smooth in u). Used only to start a Newton."""
