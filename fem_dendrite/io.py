@@ -278,11 +278,14 @@ def _cell_midpoints(msh, cells: int) -> np.ndarray:
     return msh.geometry.x[msh.geometry.dofmaps[0][:cells]].mean(axis=1)
 
 
-def save_checkpoint(folder: Path, comm, functions: dict, scalars: dict, meta: dict, step: int) -> Path:
+def save_checkpoint(folder: Path, comm, functions: dict, scalars: dict, meta: dict, step: int,
+                    arrays: dict | None = None) -> Path:
     """Write checkpoint_{step}.npz (functions by original cell index, global scalars, meta) and then the pointer.
 
     functions: {name: dolfinx Function} on one mesh; scalars: {name: float}, identical on every rank; meta: JSON-able.
-    Collective; rank 0 writes. Returns the path of the checkpoint file.
+    arrays: {name: array}, identical on every rank, stored as they are (load_checkpoint_array); with them the cells'
+    node coordinates are stored too, so that a mesh rebuilt from them (an adapted one: mesh.adapt) can be matched by
+    geometry (load_checkpoint(by_geometry=True)). Collective; rank 0 writes. Returns the path of the checkpoint file.
     """
     if not functions:
         raise ValueError("save_checkpoint: no functions to store")
@@ -291,6 +294,10 @@ def save_checkpoint(folder: Path, comm, functions: dict, scalars: dict, meta: di
     owned = msh.topology.index_map(tdim).size_local
     keys = np.asarray(msh.topology.original_cell_index[:owned], dtype=np.int64)
     local = {"keys": keys, "midpoints": _cell_midpoints(msh, owned)}
+    if arrays is not None:
+        local["cell_nodes"] = msh.geometry.x[msh.geometry.dofmaps[0][:owned]]
+        meta = {**meta, "arrays": sorted(arrays)}
+        local.update({f"a:{name}": np.asarray(value) for name, value in arrays.items()})
     local.update({f"f:{name}": _cell_rows(f, owned) for name, f in functions.items()})
     gathered = comm.gather(local, root=0)
     path = folder / f"checkpoint_{step:06d}.npz"
@@ -313,7 +320,9 @@ def _write_checkpoint(folder, path, gathered, local, functions, scalars, meta, s
         order = np.argsort(keys)
         if not np.array_equal(keys[order], np.arange(len(keys))):
             return "checkpoint: the owned cells' original indices are not 0..N-1 exactly once (a bug; not written)"
-        data = {name: np.concatenate([g[name] for g in gathered])[order] for name in local if name != "keys"}
+        data = {name: np.concatenate([g[name] for g in gathered])[order] for name in local
+                if name != "keys" and not name.startswith("a:")}
+        data.update({name: value for name, value in local.items() if name.startswith("a:")})
         header = {"format": CHECKPOINT_FORMAT, "ranks": ranks, "step": step, "scalars": scalars,
                   "functions": sorted(functions), "meta": meta}
         folder.mkdir(parents=True, exist_ok=True)
@@ -358,9 +367,42 @@ def read_checkpoint_header(folder: Path, comm) -> dict | None:
     return result
 
 
-def load_checkpoint(header: dict, functions: dict, comm) -> dict:
+def load_checkpoint_array(header: dict, name: str) -> np.ndarray:
+    """An array that save_checkpoint(arrays=...) stored (every rank reads it). Collective only in that every rank
+    calls it; a checkpoint without it is a one-line UserError."""
+    from fem_dendrite.errors import UserError
+
+    if name not in header["meta"].get("arrays", ()):
+        raise UserError(f"--resume: the checkpoint has no {name} (written without mesh.adapt?)")
+    with np.load(header["path"]) as data:
+        return np.array(data[f"a:{name}"])
+
+
+def _geometric_rows(data, msh, cells: int, scale: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(stored row of each local cell, stored node of each of its nodes) by coordinates: the checkpoint's cell with
+    this cell's midpoint, its nodes matched one by one (a rebuilt mesh may number a cell's nodes otherwise).
+    (None, None) where a cell has no match within 1e-9 of the mesh's size."""
+    from scipy.spatial import cKDTree
+
+    here = msh.geometry.x[msh.geometry.dofmaps[0][:cells]]  # (cells, nodes, 3)
+    distance, rows = cKDTree(data["midpoints"]).query(here.mean(axis=1))
+    if len(rows) and distance.max() > 1e-9 * scale:
+        return None, None
+    stored = data["cell_nodes"][rows]  # (cells, nodes, 3)
+    gap = np.linalg.norm(here[:, :, None, :] - stored[:, None, :, :], axis=3)  # (cells, here node, stored node)
+    nodes = gap.argmin(axis=2)
+    if len(rows) and np.take_along_axis(gap, nodes[:, :, None], axis=2).max() > 1e-9 * scale:
+        return None, None
+    return rows, nodes
+
+
+def load_checkpoint(header: dict, functions: dict, comm, by_geometry: bool = False) -> dict:
     """Fill `functions` ({name: Function}, on the mesh re-read from the run's mesh file) from the checkpoint that
-    `header` (read_checkpoint_header) describes; returns its global scalars. Collective; every rank reads the file."""
+    `header` (read_checkpoint_header) describes; returns its global scalars. Collective; every rank reads the file.
+
+    by_geometry: the cells are found by their coordinates, not by their index in the mesh file (a mesh rebuilt by
+    mesh.adapt from the points the checkpoint stores); for fields with one value per cell or per cell node (DG0,
+    P1)."""
     from fem_dendrite.errors import UserError
 
     msh = next(iter(functions.values())).function_space.mesh
@@ -368,19 +410,24 @@ def load_checkpoint(header: dict, functions: dict, comm) -> dict:
     imap = msh.topology.index_map(tdim)
     cells = imap.size_local + imap.num_ghosts
     keys = np.asarray(msh.topology.original_cell_index[:cells], dtype=np.int64)
+    nodes = None
     missing = sorted(set(functions) - set(header["functions"]))
     problem = None
     with np.load(header["path"]) as data:
         stored_midpoints = data["midpoints"]
         n_cells = comm.allreduce(imap.size_local, op=MPI.SUM)
+        scale = max(float(np.abs(stored_midpoints).max()), 1e-300)
         if len(stored_midpoints) != n_cells:
             problem = (f"the checkpoint has {len(stored_midpoints)} cells, the mesh {n_cells}: resume with the run's "
-                       "own mesh.msh")
+                       "own mesh.msh" + (" and mesh.adapt settings" if by_geometry else ""))
         elif missing:
             problem = f"the checkpoint has no {', '.join(missing)} (written with other settings?)"
+        elif by_geometry:
+            keys, nodes = _geometric_rows(data, msh, cells, scale)
+            if keys is None:
+                problem = "the adapted mesh's cells are not where the checkpoint's are (other mesh.adapt settings?)"
         else:
             here = _cell_midpoints(msh, cells)
-            scale = max(float(np.abs(stored_midpoints).max()), 1e-300)
             if not np.allclose(stored_midpoints[keys], here, rtol=0.0, atol=1e-9 * scale):
                 problem = "the mesh's cells are not where the checkpoint's are: resume with the run's own mesh.msh"
         problem = comm.allreduce([problem] if problem else [], op=MPI.SUM)
@@ -394,8 +441,14 @@ def load_checkpoint(header: dict, functions: dict, comm) -> dict:
                 shapes.append(f"{name} has {rows.shape[1:]} values per cell in the checkpoint, "
                               f"{target.shape[1:]} here (another element degree?)")
                 continue
+            rows = rows[keys]
+            if nodes is not None and rows.shape[1] > 1:  # per node: in this mesh's node order
+                if rows.shape[1] != nodes.shape[1]:
+                    shapes.append(f"{name}: a field on an adapted mesh must be DG0 or P1 to resume")
+                    continue
+                rows = np.take_along_axis(rows, nodes[:, :, None], axis=1)
             bs = f.function_space.dofmap.bs
-            f.x.array.reshape(-1, bs)[f.function_space.dofmap.list[:cells]] = rows[keys]
+            f.x.array.reshape(-1, bs)[f.function_space.dofmap.list[:cells]] = rows
             f.x.scatter_forward()
         shapes = comm.allreduce(shapes, op=MPI.SUM)
         if shapes:

@@ -120,6 +120,8 @@ def interface_cells(cfg) -> float:
         h = max(L / n for L, n in zip(m.size_m, m.structured_cells))
     else:
         h = m.cell_size_fine_m if m.fine_band_m > 0 else m.cell_size_grain_m
+    if m.adapt.enabled:  # the interface lies in the refined region: its cells halved `levels` times
+        h /= 2 ** m.adapt.levels
     return cfg.electrochemistry.interface_width_m() / h
 
 
@@ -178,15 +180,29 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     else:
         msh_path = build_mesh(cfg, out, comm, resume=checkpoint is not None)
         domain, gb_segments = build_domain(cfg, msh_path, comm, scales)
-    problem = build_problem(cfg, domain, scales, mechanics=_build_mechanics(cfg, scales))
+    regridder = None
+    if cfg.mesh.adapt.enabled:  # the problem on the base mesh refined around the interface (fem_dendrite.solve.regrid)
+        from fem_dendrite.solve.regrid import Regridder
+
+        regridder = Regridder(cfg, domain, scales, lambda d: build_problem(cfg, d, scales, mechanics=None))
+        problem = regridder.initial_problem(io.load_checkpoint_array(checkpoint, "adapt_points")
+                                            if checkpoint is not None else None)
+    else:
+        problem = build_problem(cfg, domain, scales, mechanics=_build_mechanics(cfg, scales))
     with problem:  # its PETSc objects are destroyed here on every rank, also after an error (fem_dendrite.parallel)
-        return _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start,
-                            max_steps, quiet)
+        try:
+            return _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start,
+                                max_steps, quiet, regridder)
+        finally:
+            if regridder is not None:
+                regridder.close()  # the problem of the last regrid (collective, on every rank)
 
 
 def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb_segments, wall_start, max_steps,
-                 quiet=False):
-    """run()'s time loop and outputs on a built problem."""
+                 quiet=False, regridder=None):
+    """run()'s time loop and outputs on a built problem; with a `regridder` (mesh.adapt) the problem, its outputs
+    and probes are rebuilt on the adapted mesh after the steps it says are due (the closures below read the
+    current ones)."""
     dim = problem.dim
     regime = regime_numbers(cfg, problem.domain.size[0] * scales.length)
     if comm.rank == 0:
@@ -196,14 +212,28 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
         for warning in regime_warnings(cfg, regime):
             print(f"fem-dendrite: note: {warning}", flush=True)
 
-    outputs = io.OutputFields(problem, extra_cell_fields=problem.mechanics.output_expressions()
-                              if problem.mechanics is not None else None)
+    def output_fields(problem):
+        return io.OutputFields(problem, extra_cell_fields=problem.mechanics.output_expressions()
+                               if problem.mechanics is not None else None)
+
+    def probe_fields(problem, outputs) -> dict:
+        names = {"eta": problem.eta, "c": outputs.point["c"], "phi": outputs.point["phi"]}
+        if problem.mechanics is not None:  # DG0 cell averages (Pa) of the cell holding each probe point
+            names.update({"von_mises_Pa": outputs.cell["von_mises_stress"],
+                          "hydrostatic_stress_Pa": outputs.cell["hydrostatic_stress"]})
+        return names
+
+    def adapted_outputs(problem):
+        """Outputs, probes and a field writer (the next segment's files) on a regridded problem's mesh."""
+        outputs = output_fields(problem)
+        state["segment"] += 1
+        return outputs, io.PointProbes(problem.mesh, points), io.FieldWriter(out, outputs, state["segment"],
+                                                                              gb_segments)
+
+    outputs = output_fields(problem)
     points = np.asarray(cfg.output.probe_points_m, dtype=float).reshape(-1, dim) / scales.length
     probes = io.PointProbes(problem.mesh, points)
-    probe_names = {"eta": problem.eta, "c": outputs.point["c"], "phi": outputs.point["phi"]}
-    if problem.mechanics is not None:  # DG0 cell averages (Pa) of the cell holding each probe point
-        probe_names.update({"von_mises_Pa": outputs.cell["von_mises_stress"],
-                            "hydrostatic_stress_Pa": outputs.cell["hydrostatic_stress"]})
+    probe_names = probe_fields(problem, outputs)
     point_columns = [f"{name}_p{i}" for i in range(len(points)) for name in probe_names]
     # the pressure of the Na in each filled flaw (with the mechanics): one column per flaw, as flaws.json lists them
     flaw_pressure = FlawPressure(problem, cfg) if problem.mechanics is not None else None
@@ -220,9 +250,12 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
              "failed_flaw": None}
     dt0 = None
     if checkpoint is not None:
-        problem.restored(io.load_checkpoint(checkpoint, problem.checkpoint_fields(), comm))
+        problem.restored(io.load_checkpoint(checkpoint, problem.checkpoint_fields(), comm,
+                                            by_geometry=regridder is not None))
         meta = checkpoint["meta"]
         state.update(meta["state"])
+        if regridder is not None:
+            regridder.restore(meta["adapt"])
         state["segment"] += 1
         dt0 = meta["dt_s"]
     else:
@@ -234,13 +267,6 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     log = io.ProbeLog(out / "probes.csv", comm, dim, point_columns,
                       resume_time_s=state["t_s"] if checkpoint is not None else None)
     writer = io.FieldWriter(out, outputs, state["segment"], gb_segments)
-    solved = list(problem.unknowns)
-    if problem.mechanics is not None and not problem.mechanics_in_newton:  # staggered: solved on its own
-        solved.append(problem.mechanics.u)
-    if problem.mechanics is not None and problem.mechanics.fracture is not None:  # the damage: its own SNES
-        solved.append(problem.mechanics.fracture.d)
-    n_dofs = sum(f.function_space.dofmap.index_map.size_global * f.function_space.dofmap.index_map_bs
-                 for f in solved)
     A_plating = problem.integrals()["plating_measure"] * scales.length ** (dim - 1)
 
     def record(dt_s: float, integrals: dict) -> None:
@@ -280,9 +306,11 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
 
     def checkpoint_now() -> None:
         meta = {"state": {k: v for k, v in state.items()}, "dt_s": stepper.dt_s, "stepper": stepper.memory()}
+        if regridder is not None:
+            meta["adapt"] = regridder.memory()
         meta["state"]["wall_before_s"] = state["wall_before_s"] + time.perf_counter() - wall_start
         io.save_checkpoint(checkpoint_dir, comm, problem.checkpoint_fields(), problem.checkpoint_scalars(), meta,
-                           state["step"])
+                           state["step"], arrays={"adapt_points": regridder.points} if regridder else None)
 
     def write_output() -> None:
         writer.write(state["t_s"], state["output_index"])
@@ -325,6 +353,11 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
                 state["short_circuit_time_s"] = state["t_s"]
             if state["t_s"] >= state["next_output_s"] or short:
                 write_output()
+            if regridder is not None and not short and regridder.due(problem.dendrite_tip()[0]):
+                writer.close()  # a VTX series holds one mesh: the adapted mesh's fields go to the next segment's
+                problem = regridder.regrid(problem, problem.dendrite_tip()[0])
+                outputs, probes, writer = adapted_outputs(problem)
+                probe_names = probe_fields(problem, outputs)
             if state["step"] % cfg.output.checkpoint_every == 0:
                 checkpoint_now()
             if short and cfg.time.stop_at_short_circuit:
@@ -345,13 +378,26 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     writer.close()
     progress.close()
 
-    summary = build_summary(problem, scales, state, status, message, n_dofs,
+    summary = build_summary(problem, scales, state, status, message, solved_dofs(problem),
                             state["wall_before_s"] + time.perf_counter() - wall_start, A_plating, outputs, regime)
+    if regridder is not None:  # cells now and at most, regrids, the metal measure's largest change at a regrid
+        summary["adapt"] = regridder.record(problem)
     io.write_json(out / "summary.json", summary, comm)
     if comm.rank == 0 and not quiet:
         print(f"fem-dendrite: {status} at t = {state['t_s']:.6g} s after {state['step']} steps"
               f"{': ' + message if message else ''}; results in {out}", flush=True)
     return summary
+
+
+def solved_dofs(problem) -> int:
+    """Unknowns of every solve of a step (global): the Newton's, the staggered displacement, the damage."""
+    solved = list(problem.unknowns)
+    if problem.mechanics is not None and not problem.mechanics_in_newton:  # staggered: solved on its own
+        solved.append(problem.mechanics.u)
+    if problem.mechanics is not None and problem.mechanics.fracture is not None:  # the damage: its own SNES
+        solved.append(problem.mechanics.fracture.d)
+    return sum(f.function_space.dofmap.index_map.size_global * f.function_space.dofmap.index_map_bs
+               for f in solved)
 
 
 def regime_numbers(cfg, length_m: float) -> dict:

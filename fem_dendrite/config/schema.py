@@ -28,6 +28,18 @@ MAX_CELLS = 1.0e8  # estimated cells of a generated mesh above which the run is 
 
 
 @dataclass(frozen=True)
+class AdaptConfig:
+    """Adaptive refinement (fem_dendrite.mesh.adapt): the base mesh refined `levels` times (each level halves the
+    edges it splits) within margin_m of the metal's interface (0.02 < eta < 0.98), re-built from the base mesh every
+    interval_steps accepted steps or once the front has moved half the margin, so it also coarsens behind the front."""
+
+    enabled: bool = _p()
+    levels: int = _p(check="positive")
+    margin_m: float = _p(check="positive")  # refined distance (m) around the interface, ahead and behind
+    interval_steps: int = _p(check="positive")
+
+
+@dataclass(frozen=True)
 class MeshConfig:
     """Polycrystal geometry and resolution (Gmsh Voronoi tessellation, fem_dendrite.mesh)."""
 
@@ -45,6 +57,7 @@ class MeshConfig:
     seed_points_m: tuple = _p()  # explicit Voronoi seeds, one per grain (a bicrystal); [] = random (seed)
     structured_cells: tuple = _p(check="positive_vector")  # [nx, ny]: a uniform single-grain rectangle; [] = Gmsh
     structured_diagonal: str = _p(choices=("crossed", "right", "left"))  # triangles of each structured square
+    adapt: AdaptConfig = None
 
 
 @dataclass(frozen=True)

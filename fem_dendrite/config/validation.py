@@ -29,6 +29,22 @@ def validate_confined_flaws(cfg: Config) -> None:
                         "initial.flaw_population with filled = true)")
 
 
+MAX_ADAPT_LEVELS = 6  # 2^6 = 64x finer than the base mesh; more is a base mesh too coarse for its grains
+
+
+def validate_adapt(cfg: Config) -> None:
+    """mesh.adapt (fem_dendrite.mesh.adapt): a moving front to follow and only P1 state to carry across a regrid."""
+    if cfg.electrochemistry.formulation == "confined_flaws":
+        raise UserError("mesh.adapt.enabled: \"confined_flaws\" holds its phase field (no front to follow); accepted "
+                        "with formulation \"gao2024\" or \"faradaic\"")
+    if cfg.mechanics.enabled:
+        raise UserError("mesh.adapt.enabled: needs mechanics.enabled = false (moving the plastic history and the "
+                        "damage across a regrid is not built yet: docs/model/adaptivity.md)")
+    if cfg.mesh.adapt.levels > MAX_ADAPT_LEVELS:
+        raise UserError(f"mesh.adapt.levels: expected 1..{MAX_ADAPT_LEVELS} (cell size / 2^levels), got "
+                        f"{cfg.mesh.adapt.levels}")
+
+
 def validate_cross(cfg: Config) -> None:
     m = cfg.mesh
     if len(m.size_m) != m.dim:
@@ -48,6 +64,8 @@ def validate_cross(cfg: Config) -> None:
                         "the scheme refuses: every step would be cut; or use \"backward_euler\")")
     if e.formulation == "confined_flaws":
         validate_confined_flaws(cfg)
+    if m.adapt.enabled:
+        validate_adapt(cfg)
     if e.formulation == "gao2024" and e.ion_transport == "site_limited":
         if e.metal_sink != "faradaic":
             raise UserError("electrochemistry.ion_transport: \"site_limited\" needs electrochemistry.metal_sink = "

@@ -180,13 +180,17 @@ def gb_indicator(meshdata, width: float, degree: int = 1) -> dolfinx.fem.Functio
     msh = meshdata.mesh
     V = dolfinx.fem.functionspace(msh, ("Lagrange", degree))
     beta = dolfinx.fem.Function(V, name="beta")
-    x = V.tabulate_dof_coordinates()[:, : msh.geometry.dim]
-    d = gb_distance(x, gb_segments(meshdata), width)
-    near = np.isfinite(d)
-    values = np.zeros(len(x))
-    values[near] = 0.5 * (1.0 + np.cos(np.pi * d[near] / width))
-    beta.x.array[:] = values
+    beta.x.array[:] = gb_profile(V.tabulate_dof_coordinates()[:, : msh.geometry.dim], gb_segments(meshdata), width)
     return beta
+
+
+def gb_profile(points: np.ndarray, segments: np.ndarray, width: float) -> np.ndarray:
+    """beta at `points`: 0.5 (1 + cos(pi d / width)) at a distance d < width from the nearest GB facet, else 0."""
+    d = gb_distance(points, segments, width)
+    near = np.isfinite(d)
+    values = np.zeros(len(points))
+    values[near] = 0.5 * (1.0 + np.cos(np.pi * d[near] / width))
+    return values
 
 
 def mesh_info(path, comm: MPI.Comm = MPI.COMM_WORLD) -> dict:

@@ -1,0 +1,177 @@
+"""Adaptive refinement (mesh.adapt: fem_dendrite.mesh.adapt, fem_dendrite.solve.regrid).
+
+- the refined mesh is the same on any partition and keeps the geometry's tags exactly (GB length, electrode length,
+  each grain's area, 1 and 2 ranks);
+- its cells follow the front, not the domain: a 4x larger domain with the same front costs < 1.5x the cells;
+- a flat front with adaptation moves as on the uniform fine mesh (within 2 % of its growth), on fewer cells;
+- a polycrystal run regrids several times with the metal measure unchanged by a regrid (1e-10) and charge = metal
+  (1e-6), the same on 1 and 2 ranks, and resumes across a regrid on another number of ranks to the run that was
+  never stopped;
+- bad settings are refused in one line.
+
+Tests marked mpi also run under `mpiexec -n 2 python -m pytest -m mpi`.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import fem_dendrite  # noqa: F401  (before dolfinx)
+import numpy as np
+import pytest
+import ufl
+from dolfinx import fem
+from mpi4py import MPI
+
+from fem_dendrite import config, simulation
+from fem_dendrite.errors import UserError
+from fem_dendrite.mesh import FACET_TAGS, gb_segments
+from fem_dendrite.mesh.adapt import BaseMesh, cell_count, refine_near
+from fem_dendrite.mesh.domain import rectangle_domain
+from fem_dendrite.scaling import Scales
+
+COMM = MPI.COMM_WORLD
+# a small polycrystal, mechanics off, a coarse base mesh refined twice around the front (60 nm -> 15 nm)
+POLY = ["mechanics.enabled=false", "mesh.size_m=[1.0e-6, 1.0e-6]", "mesh.grains=4", "mesh.seed=3",
+        "mesh.lloyd_iterations=1", "mesh.cell_size_grain_m=1.2e-7", "mesh.cell_size_gb_m=1.2e-7",
+        "mesh.fine_band_m=0.0", "mesh.adapt.enabled=true", "mesh.adapt.levels=2", "mesh.adapt.margin_m=2.0e-7",
+        "mesh.adapt.interval_steps=3", "initial.nuclei=[]", "initial.layer_thickness=2.0e-7",
+        "initial.perturbation_amplitude=4.0e-8", "initial.perturbation_wavelength=1.0e-6",
+        "output.probe_points_m=[[1.0e-7, 5.0e-7]]", "output.vtx=false", "output.checkpoint_every=4",
+        "time.initial_step_s=0.25", "time.max_step_s=0.25", "time.end_s=3.0"]
+
+
+def _shared_dir(tmp_path) -> Path:
+    return Path(COMM.bcast(str(tmp_path) if COMM.rank == 0 else None, root=0))
+
+
+def _measure(domain, tag: int, dim: int) -> float:
+    """Length (area) of the facets (cells) with `tag`, allreduced; GB facets from their coordinates (the base mesh,
+    read without ghost cells, cannot integrate over facets between ranks)."""
+    if tag == FACET_TAGS["gb"] and dim < domain.mesh.topology.dim:
+        facets = gb_segments(domain)
+        return float(np.linalg.norm(facets[:, 1] - facets[:, 0], axis=1).sum())
+    data = domain.cell_tags if dim == domain.mesh.topology.dim else domain.facet_tags
+    measure = ufl.Measure("dx" if dim == domain.mesh.topology.dim else "ds", domain=domain.mesh, subdomain_data=data)
+    form = fem.form(fem.Constant(domain.mesh, 1.0) * measure(tag))
+    return domain.mesh.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
+
+
+def _polycrystal_domain(tmp_path, comm):
+    cfg = config.load(None, POLY)
+    scales = Scales.from_config(cfg)
+    return simulation.build_domain(cfg, simulation.build_mesh(cfg, tmp_path, comm), comm, scales)[0], cfg, scales
+
+
+@pytest.mark.mpi
+def test_refinement_is_the_same_on_any_partition_and_keeps_the_tags(tmp_path):
+    """Refined twice around a wavy line on COMM_WORLD and COMM_SELF: the same cells (sorted midpoints equal), and the
+    GB length, the plating electrode's length and each grain's area those of the base mesh (refinement splits facets
+    and cells in place: to round-off)."""
+    root = _shared_dir(tmp_path)
+    y = np.linspace(0.0, 1.0, 200)
+    points = np.column_stack([0.3 + 0.05 * np.sin(2 * np.pi * y), y])  # scaled (um)
+    meshes = {}
+    for name, comm in (("world", COMM), ("self", MPI.COMM_SELF)):
+        base_domain, cfg, scales = _polycrystal_domain(root / name if comm is COMM else tmp_path / name, comm)
+        base = BaseMesh(base_domain, cfg.mesh.gb_width_m / scales.length)
+        domain = refine_near(base, points, 0.1, 2)
+        assert cell_count(domain.mesh) > 2 * base.cells()
+        for tag, dim in ((FACET_TAGS["gb"], 1), (FACET_TAGS["plating"], 1), *((g, 2) for g in range(1, 5))):
+            assert _measure(domain, tag, dim) == pytest.approx(_measure(base_domain, tag, dim), rel=1e-12), (tag, dim)
+        tdim = domain.mesh.topology.dim
+        n = domain.mesh.topology.index_map(tdim).size_local
+        mid = domain.mesh.geometry.x[domain.mesh.geometry.dofmaps[0][:n]].mean(axis=1)
+        mid = np.concatenate(comm.allgather(mid))
+        meshes[name] = mid[np.lexsort(mid.T[::-1])]
+    np.testing.assert_allclose(meshes["world"], meshes["self"], rtol=0.0, atol=1e-12)
+
+
+def test_cells_follow_the_front_not_the_domain():
+    """The same straight front (x = 0.5 um, 1 um long) in a 1 x 1 um and a 4 x 1 um box meshed at the same base size,
+    refined three times: 4x the area costs < 1.5x the cells (the base cells are a small share)."""
+    y = np.linspace(0.0, 1.0, 400)
+    front = np.column_stack([np.full_like(y, 0.5), y])
+    cells = []
+    for length, nx in ((1.0, 6), (4.0, 24)):
+        domain = rectangle_domain(COMM, length, 1.0, nx, 6)
+        cells.append(cell_count(refine_near(BaseMesh(domain, 0.06), front, 0.2, 3).mesh))
+    assert cells[1] < 1.5 * cells[0]
+
+
+FLAT = ["mechanics.enabled=false", "mesh.size_m=[1.2e-6, 4.8e-7]", "mesh.structured_diagonal=\"right\"", "initial.nuclei=[]",
+        "initial.layer_thickness=3.0e-7", "initial.perturbation_amplitude=0", "electrochemistry.anisotropy_strength=0",
+        "output.probe_points_m=[]", "output.vtx=false", "time.initial_step_s=0.5", "time.max_step_s=0.5",
+        "time.end_s=8.0", "electrode.current_density=200.0"]
+
+
+def test_a_flat_front_with_adaptation_moves_as_on_the_uniform_fine_mesh(tmp_path):
+    """A flat front at 20 mA/cm^2 for 8 s (~0.2 um) on a 15 nm uniform mesh (80 x 32 squares) and on a 60 nm one
+    (20 x 8) refined twice around the front: the fronts agree within 2 % of the growth, on fewer cells."""
+    uniform = simulation.run(config.load(None, FLAT + ["mesh.structured_cells=[80, 32]"]), tmp_path / "uniform",
+                             comm=MPI.COMM_SELF, quiet=True)
+    adapted = simulation.run(config.load(None, FLAT + ["mesh.structured_cells=[20, 8]", "mesh.adapt.enabled=true",
+                                                       "mesh.adapt.levels=2", "mesh.adapt.margin_m=1.5e-7",
+                                                       "mesh.adapt.interval_steps=4"]),
+                             tmp_path / "adapted", comm=MPI.COMM_SELF, quiet=True)
+    growth = uniform["dendrite_depth_m"] - 3.0e-7
+    assert growth > 1.0e-7
+    assert abs(adapted["dendrite_depth_m"] - uniform["dendrite_depth_m"]) < 0.02 * growth
+    assert adapted["adapt"]["regrids"] >= 3
+    assert adapted["adapt"]["cells_max"] < 0.7 * 80 * 32 * 2  # the refined band is half of this short strip
+    assert adapted["faradaic_balance"] < 1e-6
+
+
+NUMBERS = ["t_end_s", "metal_measure", "dendrite_depth_m", "potential_span_V", "metal_potential_V", "charge_passed_C"]
+
+
+def _assert_same_run(a: dict, b: dict) -> None:
+    """Two runs of the same adapted case: the same steps and regrids, numbers to 1e-6 (Newton's rtol 1e-8 on any
+    partition, amplified a little over the steps)."""
+    assert a["status"] == b["status"] == "completed"
+    assert a["steps"] == b["steps"] and a["adapt"]["regrids"] == b["adapt"]["regrids"]
+    assert a["adapt"]["cells"] == b["adapt"]["cells"]
+    for key in NUMBERS:
+        assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-300), key
+
+
+@pytest.mark.mpi
+def test_a_polycrystal_regrids_conserving_metal_and_resumes_across_a_regrid(tmp_path):
+    """12 steps with a regrid every 3 on COMM_WORLD: metal unchanged by each regrid (1e-10), charge = metal (1e-6);
+    the same run on 1 rank gives the same numbers; interrupted after 7 steps (past two regrids, the checkpoint at
+    step 4 and the last at 7) on COMM_WORLD and resumed on 1 rank it ends at the run never stopped."""
+    from fem_dendrite.parallel import rank_zero_section
+
+    root = _shared_dir(tmp_path)
+    cfg = config.load(None, POLY)
+    full = simulation.run(cfg, root / "full", comm=COMM, quiet=True)
+    assert full["adapt"]["regrids"] >= 3
+    assert full["adapt"]["regrid_metal_change"] < 1e-10
+    assert full["faradaic_balance"] < 1e-6
+    assert full["adapt"]["cells"] > full["adapt"]["base_cells"]
+
+    alone = simulation.run(cfg, root / f"alone_{COMM.rank}", comm=MPI.COMM_SELF, quiet=True)
+    _assert_same_run(alone, full)
+
+    part = simulation.run(cfg, root / "part", comm=COMM, max_steps=7, quiet=True)
+    assert part["status"] == "interrupted" and part["adapt"]["regrids"] >= 2
+    with rank_zero_section(COMM) as writer:
+        if writer:
+            for rank in range(COMM.size):
+                shutil.copytree(root / "part", root / f"part_{rank}")
+    COMM.barrier()
+    resumed = simulation.run(cfg, root / f"part_{COMM.rank}", resume=True, comm=MPI.COMM_SELF, quiet=True)
+    _assert_same_run(resumed, full)
+
+
+@pytest.mark.parametrize("override, field", [
+    (["mesh.adapt.enabled=true"], "mesh.adapt.enabled"),  # the default has the mechanics on
+    (["mechanics.enabled=false", "mesh.adapt.enabled=true", "mesh.adapt.levels=7"], "mesh.adapt.levels"),
+    (["mesh.adapt.levels=0"], "mesh.adapt.levels"),
+    (["mesh.adapt.margin_m=-1e-7"], "mesh.adapt.margin_m"),
+])
+def test_bad_adapt_settings_are_refused_in_one_line(override, field):
+    with pytest.raises(UserError) as err:
+        config.load(None, override)
+    message = str(err.value)
+    assert message.startswith(field) and "\n" not in message
