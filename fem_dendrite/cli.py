@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,6 +73,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="write PNG panels of a run folder (pyvista, off-screen)")
     p.add_argument("run_dir")
+    p.add_argument("--mesh", action="store_true", help="also pictures/mesh.png: the cells drawn over eta (2D)")
+    p.add_argument("--window", type=float, nargs=4, metavar=("X0", "X1", "Y0", "Y1"),
+                   help="with --mesh: zoom to this window (m)")
 
     p = sub.add_parser("config", help="configuration tools")
     csub = p.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
@@ -182,6 +186,11 @@ def _cmd_render(args) -> int:
 
     for path in render.render_run(args.run_dir):
         print(path)
+    if args.mesh:
+        from fem_dendrite.render_mesh import render_mesh
+
+        print(render_mesh(render.load_snapshot(render.snapshot_files(args.run_dir)[-1]),
+                          Path(args.run_dir) / "pictures" / "mesh.png", args.window))
     return 0
 
 
