@@ -325,6 +325,7 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     status, message = "completed", ""
     steps_this_run = 0
     progress = StepProgress(comm, cfg.time.end_s, state["t_s"], quiet=quiet, wall_start=wall_start)
+    loop_start = time.perf_counter()
     with _StopRequest() as stop:
         while state["t_s"] < cfg.time.end_s * (1 - 1e-12):
             if state["step"] >= cfg.time.max_steps or (max_steps is not None and steps_this_run >= max_steps):
@@ -377,9 +378,11 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
         write_output()
     writer.close()
     progress.close()
+    loop_wall_s = time.perf_counter() - loop_start
 
     summary = build_summary(problem, scales, state, status, message, solved_dofs(problem),
                             state["wall_before_s"] + time.perf_counter() - wall_start, A_plating, outputs, regime)
+    summary["time_loop_wall_s"] = loop_wall_s  # this segment's steps (and regrids), without set-up and JIT
     if regridder is not None:  # cells now and at most, regrids, the metal measure's largest change at a regrid
         summary["adapt"] = regridder.record(problem)
     io.write_json(out / "summary.json", summary, comm)

@@ -11,6 +11,7 @@ which the run records (summary: regrid_metal_change, largest relative change of 
 """
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import numpy as np
@@ -77,6 +78,7 @@ class Regridder:
         self.metal_change = 0.0  # largest relative change of the metal measure at a regrid
         self.cells_max = 0
         self.current = None  # the problem of the last regrid
+        self.wall_s = 0.0  # spent regridding (this segment of the run)
 
     def domain(self, points: np.ndarray):
         """The base domain refined around `points` (kept: a checkpoint stores them). Collective."""
@@ -107,6 +109,7 @@ class Regridder:
     def regrid(self, problem, depth: float):
         """The same problem on the mesh adapted to its present interface, its state carried across (transfer); the
         old problem is closed. Collective."""
+        start = time.perf_counter()
         before = problem.integrals()["metal_measure"]
         new = self.build(self.domain(interface_points(problem)))
         transfer(problem, new)
@@ -117,6 +120,7 @@ class Regridder:
         self.steps_since = 0
         self.depth_at_regrid = depth
         self.current = new
+        self.wall_s += time.perf_counter() - start
         return new
 
     MEMORY = ("regrids", "steps_since", "depth_at_regrid", "metal_change", "cells_max")
@@ -132,7 +136,7 @@ class Regridder:
     def record(self, problem) -> dict:
         """What the summary reports of the adaptation (cells of `problem`'s mesh, the current one)."""
         return {"regrids": self.regrids, "cells": cell_count(problem.mesh), "cells_max": self.cells_max,
-                "base_cells": self.base.cells(), "regrid_metal_change": self.metal_change}
+                "base_cells": self.base.cells(), "regrid_metal_change": self.metal_change, "regrid_wall_s": self.wall_s}
 
     def close(self) -> None:
         """Close the problem of the last regrid (collective; the first problem is closed by whoever built it)."""
