@@ -396,13 +396,26 @@ def _geometric_rows(data, msh, cells: int, scale: float) -> tuple[np.ndarray | N
     return rows, nodes
 
 
+def _reordered_rows(rows: np.ndarray, nodes: np.ndarray, quadrature: bool) -> np.ndarray | None:
+    """Stored cell rows (cells, values per cell, block) in the order of this mesh's cells' nodes (_geometric_rows):
+    P1 values follow their node; quadrature values stay where a cell's nodes are in the stored order and take the
+    cell's mean where they are not (a point's place depends on the node order). None: another element."""
+    identity = (nodes == np.arange(nodes.shape[1])).all(axis=1)
+    if quadrature:
+        rows = rows.copy()
+        rows[~identity] = rows[~identity].mean(axis=1, keepdims=True)
+        return rows
+    if rows.shape[1] != nodes.shape[1]:
+        return None
+    return np.take_along_axis(rows, nodes[:, :, None], axis=1)
+
+
 def load_checkpoint(header: dict, functions: dict, comm, by_geometry: bool = False) -> dict:
     """Fill `functions` ({name: Function}, on the mesh re-read from the run's mesh file) from the checkpoint that
     `header` (read_checkpoint_header) describes; returns its global scalars. Collective; every rank reads the file.
 
     by_geometry: the cells are found by their coordinates, not by their index in the mesh file (a mesh rebuilt by
-    mesh.adapt from the points the checkpoint stores); for fields with one value per cell or per cell node (DG0,
-    P1)."""
+    mesh.adapt from the points the checkpoint stores); for DG0, P1 and quadrature fields (_reordered_rows)."""
     from fem_dendrite.errors import UserError
 
     msh = next(iter(functions.values())).function_space.mesh
@@ -442,11 +455,11 @@ def load_checkpoint(header: dict, functions: dict, comm, by_geometry: bool = Fal
                               f"{target.shape[1:]} here (another element degree?)")
                 continue
             rows = rows[keys]
-            if nodes is not None and rows.shape[1] > 1:  # per node: in this mesh's node order
-                if rows.shape[1] != nodes.shape[1]:
-                    shapes.append(f"{name}: a field on an adapted mesh must be DG0 or P1 to resume")
+            if nodes is not None and rows.shape[1] > 1:
+                rows = _reordered_rows(rows, nodes, f.function_space.ufl_element().family_name == "quadrature")
+                if rows is None:
+                    shapes.append(f"{name}: a field on an adapted mesh must be DG0, P1 or on quadrature points")
                     continue
-                rows = np.take_along_axis(rows, nodes[:, :, None], axis=1)
             bs = f.function_space.dofmap.bs
             f.x.array.reshape(-1, bs)[f.function_space.dofmap.list[:cells]] = rows
             f.x.scatter_forward()

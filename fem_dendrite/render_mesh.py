@@ -9,7 +9,7 @@ import numpy as np
 from fem_dendrite.errors import UserError
 
 
-def render_mesh(snap: dict, path, window_m: tuple | None = None) -> Path:
+def render_mesh(snap: dict, path, window_m: tuple | None = None, dpi: int = 200) -> Path:
     """pictures/mesh.png-style figure: eta on the cells with every cell's edges, GBs in white; window_m =
     (x0, x1, y0, y1) in m zooms in (None: the whole domain). Returns the path written."""
     import matplotlib
@@ -45,6 +45,6 @@ def render_mesh(snap: dict, path, window_m: tuple | None = None) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=200)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

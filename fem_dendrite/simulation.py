@@ -184,7 +184,8 @@ def run(cfg, out, resume: bool = False, comm=MPI.COMM_WORLD, max_steps: int | No
     if cfg.mesh.adapt.enabled:  # the problem on the base mesh refined around the interface (fem_dendrite.solve.regrid)
         from fem_dendrite.solve.regrid import Regridder
 
-        regridder = Regridder(cfg, domain, scales, lambda d: build_problem(cfg, d, scales, mechanics=None))
+        regridder = Regridder(cfg, domain, scales,
+                              lambda d: build_problem(cfg, d, scales, mechanics=_build_mechanics(cfg, scales)))
         problem = regridder.initial_problem(io.load_checkpoint_array(checkpoint, "adapt_points")
                                             if checkpoint is not None else None)
     else:
@@ -359,6 +360,8 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
                 problem = regridder.regrid(problem, problem.dendrite_tip()[0])
                 outputs, probes, writer = adapted_outputs(problem)
                 probe_names = probe_fields(problem, outputs)
+                if flaw_pressure is not None:
+                    flaw_pressure = FlawPressure(problem, cfg)
             if state["step"] % cfg.output.checkpoint_every == 0:
                 checkpoint_now()
             if short and cfg.time.stop_at_short_circuit:

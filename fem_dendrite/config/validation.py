@@ -33,13 +33,10 @@ MAX_ADAPT_LEVELS = 6  # 2^6 = 64x finer than the base mesh; more is a base mesh 
 
 
 def validate_adapt(cfg: Config) -> None:
-    """mesh.adapt (fem_dendrite.mesh.adapt): a moving front to follow and only P1 state to carry across a regrid."""
+    """mesh.adapt (fem_dendrite.mesh.adapt): a moving front to follow."""
     if cfg.electrochemistry.formulation == "confined_flaws":
         raise UserError("mesh.adapt.enabled: \"confined_flaws\" holds its phase field (no front to follow); accepted "
                         "with formulation \"gao2024\" or \"faradaic\"")
-    if cfg.mechanics.enabled:
-        raise UserError("mesh.adapt.enabled: needs mechanics.enabled = false (moving the plastic history and the "
-                        "damage across a regrid is not built yet: docs/model/adaptivity.md)")
     if cfg.mesh.adapt.levels > MAX_ADAPT_LEVELS:
         raise UserError(f"mesh.adapt.levels: expected 1..{MAX_ADAPT_LEVELS} (cell size / 2^levels), got "
                         f"{cfg.mesh.adapt.levels}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+import basix
 import numpy as np
 from dolfinx import fem
 
@@ -21,21 +22,67 @@ from fem_dendrite.errors import UserError
 from fem_dendrite.mesh.adapt import BaseMesh, cell_count, refine_near
 
 INTERFACE_BAND = (0.02, 0.98)  # eta between these: the interface the refinement follows
+CRACK_BAND = 0.05  # damage above this: the crack band the refinement follows (with fracture)
 
 
 def interface_points(problem) -> np.ndarray:
     """Node coordinates (scaled, (P, gdim)) of the cells the interface crosses (eta's range on the cell meets
-    INTERFACE_BAND), gathered from every rank (the same array on all). Collective."""
-    V = problem.V
+    INTERFACE_BAND) and, with fracture, of the cells of the crack band (d > CRACK_BAND somewhere on the cell),
+    gathered from every rank (the same array on all). Collective."""
     msh = problem.mesh
     n = msh.topology.index_map(msh.topology.dim).size_local
-    dofs = V.dofmap.list[:n]
-    eta = problem.eta.x.array[dofs]
     low, high = INTERFACE_BAND
-    crossed = (eta.max(axis=1) > low) & (eta.min(axis=1) < high)
-    nodes = np.unique(dofs[crossed])
-    local = V.tabulate_dof_coordinates()[nodes, : msh.geometry.dim]
-    return np.concatenate(problem.comm.allgather(local), axis=0)
+    local = [_nodes_where(problem.eta, n, lambda v: (v.max(axis=1) > low) & (v.min(axis=1) < high))]
+    fracture = problem.mechanics.fracture if problem.mechanics is not None else None
+    if fracture is not None:
+        local.append(_nodes_where(fracture.d, n, lambda v: v.max(axis=1) > CRACK_BAND))
+    return np.concatenate(problem.comm.allgather(np.concatenate(local, axis=0)), axis=0)
+
+
+def _nodes_where(f, cells: int, test) -> np.ndarray:
+    """Coordinates of the nodes of the first `cells` cells whose node values of the P1 function f pass `test`."""
+    V = f.function_space
+    dofs = V.dofmap.list[:cells]
+    nodes = np.unique(dofs[test(f.x.array[dofs])])
+    return V.tabulate_dof_coordinates()[nodes, : V.mesh.geometry.dim]
+
+
+def _quadrature_weights(cell_name: str, points: int) -> np.ndarray:
+    """The default rule's weights with this many points on the cell (the rule a quadrature space was made with)."""
+    cell = getattr(basix.CellType, cell_name)
+    for degree in range(12):
+        weights = basix.make_quadrature(cell, degree)[1]
+        if len(weights) == points:
+            return weights / weights.sum()
+    raise UserError(f"mesh.adapt: no default quadrature rule with {points} points on a {cell_name}")
+
+
+def _transfer_quadrature(target, source) -> None:
+    """A quadrature-space field (plastic history, growth strain) across meshes: each new cell takes, at every one of
+    its points, the mean of source over the old cell its midpoint lies in (a refined cell inherits its parent's mean,
+    which keeps the integral over the parent; a coarsened one samples). Collective."""
+    n_values = source.function_space.dofmap.bs
+
+    def cell_space(msh):
+        return fem.functionspace(msh, ("DG", 0, (n_values,)))
+
+    old_mesh, new_mesh = source.function_space.mesh, target.function_space.mesh
+    tdim = old_mesh.topology.dim
+    old_cells = old_mesh.topology.index_map(tdim).size_local + old_mesh.topology.index_map(tdim).num_ghosts
+    rows = source.x.array.reshape(-1, n_values)[source.function_space.dofmap.list[:old_cells]]  # (cells, points, n)
+    means = fem.Function(cell_space(old_mesh))
+    weights = _quadrature_weights(old_mesh.topology.cell_name(), rows.shape[1])
+    means.x.array.reshape(-1, n_values)[means.function_space.dofmap.list[:old_cells, 0]] = \
+        np.einsum("cpn,p->cn", rows, weights)
+    sampled = fem.Function(cell_space(new_mesh))
+    new_cells = np.arange(new_mesh.topology.index_map(tdim).size_local + new_mesh.topology.index_map(tdim).num_ghosts,
+                          dtype=np.int32)
+    sampled.interpolate_nonmatching(means, new_cells, fem.create_interpolation_data(sampled.function_space,
+                                                                                    means.function_space, new_cells))
+    values = sampled.x.array.reshape(-1, n_values)[sampled.function_space.dofmap.list[new_cells, 0]]
+    dofs = target.function_space.dofmap.list[new_cells]  # (cells, points)
+    target.x.array.reshape(-1, n_values)[dofs] = values[:, None, :]
+    target.x.scatter_forward()
 
 
 def transfer(old, new) -> None:
@@ -52,6 +99,9 @@ def transfer(old, new) -> None:
     data = {}  # one point ownership per element (every P1 field shares it)
     for name, f in target.items():
         V_to, V_from = f.function_space, source[name].function_space
+        if V_to.ufl_element().family_name == "quadrature":
+            _transfer_quadrature(f, source[name])
+            continue
         key = (V_to.element.signature, V_from.element.signature)
         if key not in data:
             data[key] = fem.create_interpolation_data(V_to, V_from, cells)
@@ -92,8 +142,11 @@ class Regridder:
         start finds the interface on the base mesh (the initial state there); the caller sets the initial state on
         the adapted mesh, where the profile is resolved. Collective."""
         if points is None:
-            with self.build(self.base.domain) as coarse:
-                coarse.set_initial_state()
+            with self.build(self.base.domain) as coarse:  # the initial interface (no mechanical equilibrium needed)
+                if coarse.cfg.initial.field_file:
+                    coarse.set_fields_from_file(coarse.cfg.initial.field_file)
+                else:
+                    coarse.eta.interpolate(coarse.initial_phase)
                 points = interface_points(coarse)
         return self.build(self.domain(points))
 
