@@ -242,7 +242,8 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
         flaw_pressure = None
     point_columns += [f"flaw{k}_pressure_Pa" for k in range(len(flaw_pressure.flaws) if flaw_pressure else 0)]
 
-    state = {"charge_passed_C": 0.0, "metal_measure_initial": None, "t_s": 0.0, "step": 0, "rejected": 0, "newton": 0, "linear": 0, "output_index": 0,
+    state = {"charge_passed_C": 0.0, "metal_measure_initial": None, "t_s": 0.0, "step": 0, "rejected": 0, "newton": 0,
+             "linear": 0, "output_index": 0, "last_output_s": None,
              "next_output_s": 0.0, "segment": 0, "short_circuit_time_s": None, "wall_before_s": 0.0,
              "max_current_density": 0.0, "max_von_mises_se": 0.0, "max_von_mises_metal": 0.0,
              "max_equivalent_plastic_strain": 0.0, "c_min": 1.0, "eta_min": 0.0, "eta_max": 1.0,
@@ -316,6 +317,7 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
     def write_output() -> None:
         writer.write(state["t_s"], state["output_index"])
         state["output_index"] += 1
+        state["last_output_s"] = state["t_s"]
         state["next_output_s"] = state["t_s"] + cfg.output.interval_s * (1 - 1e-9)
 
     if checkpoint is None:
@@ -334,7 +336,9 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
                     ("interrupted", "step limit of this call reached")
                 break
             try:
-                result = stepper.advance(problem, state["t_s"])
+                interval = cfg.output.interval_s  # exact_times: the step lands on the next multiple of the interval
+                result = stepper.advance(problem, state["t_s"], until_s=round(state["next_output_s"] / interval)
+                                         * interval if cfg.output.exact_times else None)
             except StepSizeTooSmall as err:
                 status, message = "failed", str(err)
                 break
@@ -377,7 +381,7 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
                 break
     if status != "failed":
         checkpoint_now()
-    if state["output_index"] == 0 or status != "completed" or state["t_s"] < state["next_output_s"]:
+    if state["output_index"] == 0 or state["last_output_s"] != state["t_s"]:  # the final state, once
         write_output()
     writer.close()
     progress.close()

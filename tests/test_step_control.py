@@ -197,3 +197,30 @@ def test_a_run_with_the_predictor_resumes_to_the_same_steps(tmp_path):
     resumed = simulation.run(cfg, tmp_path / "part", resume=True, comm=MPI.COMM_SELF)
     assert_same_run(resumed, full, tmp_path / "part", tmp_path / "full")
     assert resumed["newton_iterations"] == full["newton_iterations"]
+
+
+def test_a_step_shortened_to_land_on_an_output_time_leaves_the_controller_alone():
+    """until_s (output.exact_times): the step that would pass it ends on it, and the next step takes the dt the
+    controller had (grown as after any easy step), not one grown from the shortened step."""
+    problem = StableBelow(1.0e9)
+    stepper = AdaptiveStepper(time_cfg(0))  # dt 1 -> 2 -> 4 ... after easy steps
+    t = stepper.advance(problem, 0.0, until_s=10.0).t_s  # 1: dt 1 (then 2)
+    t = stepper.advance(problem, t, until_s=10.0).t_s  # 3: dt 2 (then 4)
+    t = stepper.advance(problem, t, until_s=10.0).t_s  # 7: dt 4 (then 8)
+    landed = stepper.advance(problem, t, until_s=10.0)  # 8 would pass 10: 3
+    assert landed.t_s == 10.0 and landed.dt_s == pytest.approx(3.0)
+    assert stepper.dt_s == pytest.approx(8.0)
+    assert stepper.advance(problem, landed.t_s).dt_s == pytest.approx(8.0)
+
+
+def test_exact_output_times_land_every_snapshot_on_its_time(tmp_path):
+    """A run with output.exact_times: every snapshot at k x interval_s (to round-off), the run's end too."""
+    cfg = config.load(None, ["mechanics.enabled=false", "mesh.structured_cells=[10, 5]", "mesh.size_m=[1.0e-6, 5.0e-7]",
+                             "initial.nuclei=[]", "initial.layer_thickness=2.0e-7", "output.probe_points_m=[]",
+                             "output.vtx=false", "output.interval_s=0.3", "output.exact_times=true",
+                             "time.initial_step_s=0.07", "time.max_step_s=0.25", "time.end_s=1.2"])
+    from fem_dendrite import simulation
+
+    simulation.run(cfg, tmp_path, comm=MPI.COMM_SELF, quiet=True)
+    times = [float(np.load(p)["time_s"]) for p in sorted((tmp_path / "snapshots").glob("snap_*.npz"))]
+    assert times == pytest.approx([0.0, 0.3, 0.6, 0.9, 1.2], rel=0.0, abs=1e-12)

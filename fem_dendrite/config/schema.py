@@ -289,6 +289,7 @@ class SolverConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     interval_s: float = _p(check="positive")
+    exact_times: bool = _p()  # the step before each output is shortened so the output lands on k x interval_s
     checkpoint_every: int = _p(check="positive")
     vtx: bool = _p()
     probe_points_m: tuple = _p()

@@ -387,7 +387,8 @@ class FaradaicProblem(CoupledProblem):
         phi_space = self.spaces["phi"]
         F_phi, s = self._balance_residuals["phi"]
         w_pc = self._indicator(phi_space, "counter")
-        counter = fem.form(ufl.replace(F_phi, {s: w_pc}))
+        self._flux_supports = {name: w_pc for name in ("counter_current", "plating_current", "counter_ion_flux")}
+        counter = ufl.replace(F_phi, {s: w_pc})
         h_eta = materials.interpolation(self.eta)
         one = fem.Constant(self.mesh, PETSc.ScalarType(1.0))
         self._flux_forms = {
@@ -396,15 +397,15 @@ class FaradaicProblem(CoupledProblem):
             "counter_current": counter,
             "plating_current": counter,
             "counter_ion_flux": counter,  # single-ion conductor: Na+ flux = current / F
-            "faradaic_current": fem.form(self.plating_source * self.dx),
+            "faradaic_current": self.plating_source * self.dx,
             # with confined plating the metal formed also holds the growth strain's volume (accepted steps)
-            "metal_measure": fem.form(h_eta * self.dx if self.mechanics is None or self.mechanics.confined_plating
-                                      is None else h_eta * self.dx + self.mechanics.confined_plating.volume_strain
-                                      * self.mechanics.dx),
-            "phase_integral": fem.form(self.eta * self.dx),
-            "deposition_integral": fem.form(self.plating_source * self.dx),
-            "ion_amount": fem.form(self.c * self.dx_reaction),
-            "plating_measure": fem.form(one * self.ds(FACET_TAGS["plating"])),
+            "metal_measure": (h_eta * self.dx if self.mechanics is None or self.mechanics.confined_plating is None
+                              else h_eta * self.dx + self.mechanics.confined_plating.volume_strain
+                              * self.mechanics.dx),
+            "phase_integral": self.eta * self.dx,
+            "deposition_integral": self.plating_source * self.dx,
+            "ion_amount": self.c * self.dx_reaction,
+            "plating_measure": one * self.ds(FACET_TAGS["plating"]),
         }
 
     def cell_voltage(self) -> float:

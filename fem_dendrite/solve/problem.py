@@ -19,6 +19,7 @@ from fem_dendrite import materials
 from fem_dendrite.solve import initial_field, staggered
 from fem_dendrite.solve.fracture import ion_factor
 from fem_dendrite.errors import ConvergenceError, UserError
+from fem_dendrite.solve.functionals import Functionals
 from fem_dendrite.solve.interleaved import InterleavedSystem, can_interleave
 from fem_dendrite.mesh import FACET_TAGS  # the tags the mesh writes, one definition
 from fem_dendrite.mesh.domain import Domain, box_domain, rectangle_domain  # noqa: F401  (re-exported)
@@ -139,6 +140,8 @@ class CoupledProblem:
             self.bcs += mechanics.boundary_conditions()
         self._build_solver()
         self._flux_forms = None
+        self._flux_supports = {}  # {name: electrode indicator} of the consistent fluxes (Functionals)
+        self._functionals = None
         # d(field)/dt of the last accepted step, for the linear predictor (time.predictor)
         self.field_rates = ([fem.Function(f.function_space, name=f.name + "_rate") for f in self.fields]
                             if self.predictor == "linear" else [])
@@ -487,19 +490,20 @@ class CoupledProblem:
         w_c = self._indicator(c_space, "counter")
         w_pc = self._indicator(phi_space, "counter")
         w_pp = self._indicator(phi_space, "plating")
+        self._flux_supports = {"counter_ion_flux": w_c, "counter_current": w_pc, "plating_current": w_pp}
         h_eta = materials.interpolation(self.eta)
         self._flux_forms = {
-            "counter_ion_flux": fem.form(ufl.replace(F_c, {r: w_c})),
-            "counter_current": fem.form(ufl.replace(F_phi, {s: w_pc})),
-            "plating_current": fem.form(-ufl.replace(F_phi, {s: w_pp})),
-            "metal_measure": fem.form(h_eta * self.dx),
-            "phase_integral": fem.form(self.eta * self.dx),
-            "deposition_integral": fem.form(self.deposition_rate * self.dx_reaction),  # d(reacted measure)/dt
+            "counter_ion_flux": ufl.replace(F_c, {r: w_c}),
+            "counter_current": ufl.replace(F_phi, {s: w_pc}),
+            "plating_current": -ufl.replace(F_phi, {s: w_pp}),
+            "metal_measure": h_eta * self.dx,
+            "phase_integral": self.eta * self.dx,
+            "deposition_integral": self.deposition_rate * self.dx_reaction,  # d(reacted measure)/dt
             # the current source of eq. 3: n (c_s / c0) x the Na+ sink rate
-            "faradaic_current": fem.form(self.p.charge_number * self.p.site_ratio * self.deposition_rate
-                                         * self.dx_reaction),
-            "ion_amount": fem.form(self.c * self.dx_reaction),
-            "plating_measure": fem.form(fem.Constant(self.mesh, PETSc.ScalarType(1.0)) * self.ds(FACET_TAGS["plating"])),
+            "faradaic_current": (self.p.charge_number * self.p.site_ratio * self.deposition_rate
+                                 * self.dx_reaction),
+            "ion_amount": self.c * self.dx_reaction,
+            "plating_measure": fem.Constant(self.mesh, PETSc.ScalarType(1.0)) * self.ds(FACET_TAGS["plating"]),
         }
 
     def integrals(self) -> dict:
@@ -509,10 +513,10 @@ class CoupledProblem:
         plating_current: current leaving through the plating electrode (from the residual tested with the
         electrode's indicator function, so the discrete balances close exactly).
         """
-        if self._flux_forms is None:
+        if self._functionals is None:  # UFL forms from _build_flux_forms, assembled together
             self._build_flux_forms()
-        return {name: self.comm.allreduce(fem.assemble_scalar(form), op=MPI.SUM)
-                for name, form in self._flux_forms.items()}
+            self._functionals = Functionals(self.mesh, self._flux_forms, self._flux_supports)
+        return self._functionals.values()
 
 
     # -- diagnostics -------------------------------------------------------------------------------------------------

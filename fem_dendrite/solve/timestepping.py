@@ -57,14 +57,18 @@ class AdaptiveStepper:
             grown = max(dt, min(grown, self.failed_step_s * self.cfg.cut_factor ** 0.5))
         return grown
 
-    def advance(self, problem, t_s: float) -> StepResult:
-        """One accepted step from t_s; the problem's state is at t_s + dt on return (not yet accepted)."""
+    def advance(self, problem, t_s: float, until_s: float | None = None) -> StepResult:
+        """One accepted step from t_s; the problem's state is at t_s + dt on return (not yet accepted). The step
+        ends at time.end_s or `until_s` if it would pass them; such a shortened step leaves the controller's dt
+        as it was (the next step is not made small by it)."""
         cfg = self.cfg
         start = time.perf_counter()
         rejected = failed_its = 0
         retry_unpredicted = False
+        limit = cfg.end_s if until_s is None else min(cfg.end_s, until_s)
         while True:
-            dt = min(self.dt_s, cfg.max_step_s, max(cfg.end_s - t_s, cfg.min_step_s))
+            dt = min(self.dt_s, cfg.max_step_s, max(limit - t_s, cfg.min_step_s))
+            shortened = until_s is not None and dt < min(self.dt_s, cfg.max_step_s) and limit < cfg.end_s
             if retry_unpredicted:
                 problem.set_time(t_s, dt, predict=False)
             else:
@@ -96,7 +100,9 @@ class AdaptiveStepper:
                                            f"t = {t_s:.6g} s ({err})") from None
                 continue
             self.memory_left = max(self.memory_left - 1, 0)
-            if its <= cfg.easy_newton_iterations and change < 0.5 * cfg.max_phase_change:
+            if shortened:
+                pass  # landed on until_s: the controller keeps its dt
+            elif its <= cfg.easy_newton_iterations and change < 0.5 * cfg.max_phase_change:
                 self.dt_s = self._grown(dt)
             else:
                 self.dt_s = dt
