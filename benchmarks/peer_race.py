@@ -141,7 +141,11 @@ def main(argv=None) -> int:
             print(f"  t = {t:g} s: peers {lo:.3f}-{hi:.3f} um; fem-dendrite " +
                   ", ".join(f"{m:.3f} ({s})" for m, s in zip(fem, inside)), flush=True)
     record["warm_up_wall_s"] = warm
-    if args.json:
+    if args.json:  # the fronts' statistics (the fronts themselves stay in the run folders)
+        for runs in record["lags"].values():
+            for run in runs:
+                for key in ("peer_fronts", "fem_fronts"):
+                    run[key] = {t: {k: v for k, v in stats.items() if k != "front"} for t, stats in run[key].items()}
         Path(args.json).write_text(json.dumps(record, indent=1, default=float) + "\n")
     return 0
 
