@@ -60,12 +60,44 @@ def ensemble(arm: Path, overrides: list[str], members: int, jobs: int, reuse: bo
              "status": r.get("status")} for _, r in sorted(done.items()) if r["seed"] < members]
 
 
+def merge_ensembles(arm: Path, folder: Path, label: str, overrides: list[str]) -> dict:
+    """The members of every ensemble under `arm` (ccd_s*/ccd.json, seeds run apart) as one record in `folder`
+    (ccd.json as `fem-dendrite ccd` writes it, with its Weibull fit and weibull.png when 5 or more members failed at
+    distinct currents): what docs/fracture.md's tables read."""
+    from fem_dendrite.lab import weibull
+
+    parts = [json.loads(p.read_text()) for p in sorted(arm.glob("ccd_s*/ccd.json"))]
+    members = sorted((m for part in parts for m in part["members"]), key=lambda m: m["seed"])
+    values = [m["j_c_A_m2"] / 10.0 for m in members
+              if m["status"] == "completed" and not m["censored"] and m["j_c_A_m2"] is not None]
+    folder.mkdir(parents=True, exist_ok=True)
+    fit, note = None, ""
+    if len(values) >= 5 and len(set(values)) >= 3:
+        fit = weibull.analyse(values, "mA/cm^2", bootstrap=499, seed=0)
+        weibull.plot(values, fit, folder / "weibull.png")
+    else:
+        note = f"no Weibull fit: {len(values)} members with a j_c; a shifted Weibull fit needs at least 5"
+    stopped = [m["seed"] for m in members if m["status"] != "completed"]
+    if stopped:
+        note += (" " if note else "") + f"seeds {stopped} did not finish (stopped; see docs/fracture.md)"
+    seeds = [m["seed"] for m in members]
+    record = {"ramp_A_m2_s": parts[0]["ramp_A_m2_s"], "members": members,
+              "weibull": fit.summary() if fit else None, "note": note, "label": label,
+              "command": f"fem-dendrite ccd fracture_ccd (seeds {min(seeds)}-{max(seeds)}, run in parts) "
+                         + " ".join(f"--set {o}" for o in overrides)
+                         + " --out DIR (python benchmarks/impedance_flaws.py --merge; 2-core machine)"}
+    (folder / "ccd.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="results/impedance_flaws")
     parser.add_argument("--members", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--reuse", action="store_true", help="read finished calibrations and ensembles")
+    parser.add_argument("--merge", action="store_true",
+                        help="also merge each material's ensembles into docs/fracture/ccd_<slug>/ccd.json (+ Weibull)")
     parser.add_argument("--no-control", dest="control", action="store_false",
                         help="run no control members (NZSP's sigma_grain with intact GBs); with --reuse its "
                              "finished ones are still read")
@@ -98,6 +130,9 @@ def main() -> None:
             "mean_j_c_mA_cm2": sum(values) / len(values) if values else None,
             "lab_ccd_mA_cm2": m["lab_ccd_mA_cm2"], "overrides": overrides}
         print(json.dumps({name: record["materials"][name]}), flush=True)
+        if args.merge:
+            label = f"{name} from its impedance (f = {contact}, sigma_grain {sigma} S/m)"
+            merge_ensembles(out / m["slug"], DOCS / f"ccd_{m['slug']}", label, overrides)
         if name == "NZSP" and (args.control or args.reuse):
             control = dict(record["materials"][name], gb_contact_fraction=1.0,
                            achieved_resistivity_ohm_cm=cal["intact_resistivity_ohm_m"] * 100)

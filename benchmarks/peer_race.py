@@ -34,7 +34,8 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from peer_lithium import front_rows, front_stats, peer_initial_npz, peer_plotfiles, read_plotfile, run_peer  # noqa: E402
+from peer_lithium import (front_rows, front_stats, peer_initial_npz, peer_plotfiles,  # noqa: E402
+                          read_plotfile, run_peer)
 
 TIMES = (0.1, 0.2, 0.3, 0.4, 0.5)
 
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write the record here")
     args = parser.parse_args(argv)
     if not Path(args.peer_exe).is_file():
-        parser.error(f"--peer-exe {args.peer_exe}: no such file (build the peer: benchmarks/peer_lithium.py's docstring)")
+        parser.error(f"--peer-exe {args.peer_exe}: no such file (build the peer: see benchmarks/peer_lithium.py)")
     work = Path(args.work or tempfile.mkdtemp(prefix="peer_race_"))
     work.mkdir(parents=True, exist_ok=True)
     steps = round(max(TIMES) / args.dt)

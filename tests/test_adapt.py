@@ -171,12 +171,13 @@ def _last_front(folder: Path) -> np.ndarray:
     snap = np.load(sorted((folder / "snapshots").glob("snap_*.npz"))[-1])
     n, nodes, _ = snap["coords"].shape
     eta = snap["point_eta"].reshape(-1)
-    crossings, _ = analysis.front_crossings(snap["coords"].reshape(-1, 3)[:, :2], np.arange(n * nodes).reshape(n, nodes),
-                                            eta, np.zeros(len(eta)))
+    cells = np.arange(n * nodes).reshape(n, nodes)
+    crossings, _ = analysis.front_crossings(snap["coords"].reshape(-1, 3)[:, :2], cells, eta, np.zeros(len(eta)))
     return crossings
 
 
-FLAT = ["mechanics.enabled=false", "mesh.size_m=[1.2e-6, 4.8e-7]", "mesh.structured_diagonal=\"right\"", "initial.nuclei=[]",
+FLAT = ["mechanics.enabled=false", "mesh.size_m=[1.2e-6, 4.8e-7]", "mesh.structured_diagonal=\"right\"",
+        "initial.nuclei=[]",
         "initial.layer_thickness=3.0e-7", "initial.perturbation_amplitude=0", "electrochemistry.anisotropy_strength=0",
         "output.probe_points_m=[]", "output.vtx=false", "time.initial_step_s=0.5", "time.max_step_s=0.5",
         "time.end_s=8.0", "electrode.current_density=200.0"]

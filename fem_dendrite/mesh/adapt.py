@@ -39,8 +39,8 @@ class BaseMesh:
         self.gb_facets = gb_segments(domain)  # (F, dim, gdim): segments in 2D, triangles in 3D
         tdim = self.dim
         n = msh.topology.index_map(tdim).size_local
-        self.h_min = msh.comm.allreduce(float(cell_diameters(msh._cpp_object, tdim, np.arange(n, dtype=np.int32)).min(initial=np.inf)),
-                                        op=MPI.MIN)
+        diameters = cell_diameters(msh._cpp_object, tdim, np.arange(n, dtype=np.int32))
+        self.h_min = msh.comm.allreduce(float(diameters.min(initial=np.inf)), op=MPI.MIN)
         self.grain = None
         if domain.cell_tags is not None:
             Q = fem.functionspace(msh, ("DG", 0))

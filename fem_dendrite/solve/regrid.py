@@ -1,13 +1,15 @@
-"""Regrid a running problem (mesh.adapt): find its interface, refine the base mesh around it
-(fem_dendrite.mesh.adapt), build the same problem on the new mesh and carry every field across.
+"""Regrid a running problem (mesh.adapt): find its interface (and crack band), refine the base mesh around it
+(fem_dendrite.mesh.adapt), build the same problem on the new mesh and carry every field of its checkpoint across.
 
-The fields are P1 (mesh.adapt needs the mechanics off: no quadrature history to move), carried by non-matching
+Lagrange fields (eta, phi, c, their old values and rates, the displacement, the damage) go by non-matching
 interpolation (dolfinx `interpolate_nonmatching`: the old field evaluated at the new mesh's nodes). Where the new
 mesh is as fine or finer this is exact: the base levels are nested and P1 on a parent is P1 on its children. Where
 a region is coarsened (the front has left it) the new nodes are a subset of the old ones and the field is sampled,
 which only changes an integral where the field is not linear on the coarse cells: the refinement's margin keeps
 the interface (0.02 < eta < 0.98) and its tails on the fine cells, so the metal measure moves by the tails' error,
 which the run records (summary: regrid_metal_change, largest relative change of integral h(eta) at a regrid).
+Quadrature-point fields (the plastic history, a confined deposit's growth strain) go by their cell means
+(_transfer_quadrature).
 """
 from __future__ import annotations
 
@@ -189,7 +191,8 @@ class Regridder:
     def record(self, problem) -> dict:
         """What the summary reports of the adaptation (cells of `problem`'s mesh, the current one)."""
         return {"regrids": self.regrids, "cells": cell_count(problem.mesh), "cells_max": self.cells_max,
-                "base_cells": self.base.cells(), "regrid_metal_change": self.metal_change, "regrid_wall_s": self.wall_s}
+                "base_cells": self.base.cells(), "regrid_metal_change": self.metal_change,
+                "regrid_wall_s": self.wall_s}
 
     def close(self) -> None:
         """Close the problem of the last regrid (collective; the first problem is closed by whoever built it)."""
