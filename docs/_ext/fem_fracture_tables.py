@@ -146,14 +146,16 @@ class FractureCcdTable(Directive):
                             f"{w['ks_pvalue']:.3g}" if w else "",
                             f"{min(walls):.0f}-{max(walls):.0f} (sum {sum(walls):.0f})" if walls else ""])
             for m in members:
-                cell = "failed run" if m.get("status") != "completed" else "censored" if m.get("censored") else (
+                cell = ("stopped unfinished" if m.get("status") == "interrupted" else "failed run"
+                        if m.get("status") != "completed" else "censored" if m.get("censored") else (
                     f"{m['j_c_A_m2'] / 10.0:.3g} (flaw {m.get('failed_flaw')}, "
-                    f"{(m.get('failed_flaw_depth_m') or 0.0) * 1e6:.2f} um)")
+                    f"{(m.get('failed_flaw_depth_m') or 0.0) * 1e6:.2f} um)"))
                 row = by_seed.setdefault(m.get("seed"), {"deepest": m.get("deepest_flaw_m")})
                 row[rel] = cell
         out = [_table(["record", "what", "members (censored or failed)", "j_c mean (mA/cm^2)", "j_c range",
                        "Weibull j_u / j_0 / m", "KS p", "member wall (s)"], summary)]
-        rows = [[str(seed), f"{(row['deepest'] or 0.0) * 1e6:.2f}"] + [row.get(rel, "") for rel in rels]
+        rows = [[str(seed), f"{row['deepest'] * 1e6:.2f}" if row["deepest"] else "-"]
+                + [row.get(rel, "") for rel in rels]
                 for seed, row in sorted(by_seed.items(), key=lambda kv: (kv[0] is None, kv[0]))]
         out.append(_table(["mesh.seed", "deepest flaw (um)"] + [rec.get("label", rel) + ": j_c (mA/cm^2)"
                                                                  for rel, rec in zip(rels, records)], rows,
@@ -201,8 +203,8 @@ class ImpedanceFlawsTable(_RecordTable):
     def tables(self, rec) -> list:
         rows = []
         for name, m in rec["materials"].items():
-            jc = ", ".join(_num(r["j_c_mA_cm2"], ".3g") + (f" (seed {r['seed']}, flaw {r['failed_flaw']})"
-                                                            if r["j_c_mA_cm2"] is not None else "")
+            jc = ", ".join(_num(r["j_c_mA_cm2"], ".3g") + f" (seed {r['seed']}, flaw {r['failed_flaw']})"
+                           if r["j_c_mA_cm2"] is not None else f"none (seed {r['seed']}, {r.get('status') or 'no j_c'})"
                            for r in m["members"])
             rows.append([name, f"{m['measured_bulk_ohm_cm']:.4g} / {m['measured_gb_ohm_cm']:.4g}",
                          f"{m['grain_conductivity_S_m']:.4g}", f"{m['gb_contact_fraction']:.4g}",
