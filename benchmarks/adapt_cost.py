@@ -37,6 +37,20 @@ def interface_cells(run_dir: Path) -> int:
     return int(((eta.max(axis=1) > 0.02) & (eta.min(axis=1) < 0.98)).sum())
 
 
+def _on_rank_zero(comm, function, *args):
+    """function(*args) on rank 0, its value (or its error, raised on every rank: no rank left waiting) on all."""
+    value, error = None, None
+    if comm.rank == 0:
+        try:
+            value = function(*args)
+        except (OSError, ValueError, IndexError, KeyError) as err:
+            error = f"{type(err).__name__}: {err}"
+    value, error = comm.bcast((value, error), root=0)
+    if error is not None:
+        raise RuntimeError(f"adapt_cost: {error}")
+    return value
+
+
 def run_case(height_m: float, adapted: bool, steps: int, folder: Path, comm) -> dict:
     h = H_FINE_M * (2 ** LEVELS if adapted else 1)
     cells = [round(DEPTH_M / h), round(height_m / h)]
@@ -50,7 +64,7 @@ def run_case(height_m: float, adapted: bool, steps: int, folder: Path, comm) -> 
     adapt = summary.get("adapt") or {}
     return {"height_um": height_m * 1e6, "adapted": adapted, "steps": n, "dofs": summary["dofs"],
             "cells": adapt.get("cells_max", 2 * cells[0] * cells[1]),
-            "interface_cells": interface_cells(folder) if comm.rank == 0 else None,
+            "interface_cells": _on_rank_zero(comm, interface_cells, folder),
             "step_s": summary["time_loop_wall_s"] / n, "newton_per_step": summary["newton_iterations"] / n,
             "linear_per_step": summary["linear_iterations"] / n, "regrids": adapt.get("regrids", 0),
             "regrid_share": adapt.get("regrid_wall_s", 0.0) / summary["time_loop_wall_s"],
