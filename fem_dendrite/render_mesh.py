@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from fem_dendrite.errors import UserError
+from fem_dendrite.render import _save_figure
 
 
 def render_mesh(snap: dict, path, window_m: tuple | None = None, dpi: int = 200) -> Path:
@@ -42,9 +43,4 @@ def render_mesh(snap: dict, path, window_m: tuple | None = None, dpi: int = 200)
     ax.set_xlabel("x (um), plating electrode at x = 0")
     ax.set_ylabel("y (um)")
     ax.set_title(f"{n} cells, t = {float(snap['time_s']):.4g} s (eta: metal 1, electrolyte 0)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path, dpi)

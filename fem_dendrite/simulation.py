@@ -351,17 +351,18 @@ def _run_problem(problem, cfg, out, comm, scales, checkpoint, checkpoint_dir, gb
             state["newton"] += result.newton_iterations + result.failed_newton_iterations
             state["linear"] += result.linear_iterations
             record(result.dt_s, integrals)
+            depth = problem.dendrite_tip()[0]  # collective; scaled
             progress.step(state["step"], state["t_s"], result.dt_s,
                           result.newton_iterations + result.failed_newton_iterations, result.linear_iterations,
-                          result.rejected, problem.dendrite_tip()[0] * scales.length)  # dendrite_tip: collective
+                          result.rejected, depth * scales.length)
             short = problem.short_circuit()
             if short and state["short_circuit_time_s"] is None:
                 state["short_circuit_time_s"] = state["t_s"]
             if state["t_s"] >= state["next_output_s"] or short:
                 write_output()
-            if regridder is not None and not short and regridder.due(problem.dendrite_tip()[0]):
+            if regridder is not None and not short and regridder.due(depth):
                 writer.close()  # a VTX series holds one mesh: the adapted mesh's fields go to the next segment's
-                problem = regridder.regrid(problem, problem.dendrite_tip()[0])
+                problem = regridder.regrid(problem, depth)
                 outputs, probes, writer = adapted_outputs(problem)
                 probe_names = probe_fields(problem, outputs)
                 if flaw_pressure is not None:

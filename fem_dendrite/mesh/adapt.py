@@ -19,9 +19,9 @@ from dolfinx.cpp.mesh import h as cell_diameters  # the largest vertex distance 
 from mpi4py import MPI
 from scipy.spatial import cKDTree
 
-from fem_dendrite.mesh.domain import Domain
+from fem_dendrite.mesh.domain import Domain, side_facets
 from fem_dendrite.mesh.reading import gb_distance, gb_profile, gb_segments
-from fem_dendrite.mesh.spec import FACET_TAGS, SIDE_NAMES
+from fem_dendrite.mesh.spec import FACET_TAGS
 
 # a facet of the refined mesh is a GB facet when its midpoint lies this close (x the base cell size) to one
 ON_FACET = 1.0e-6
@@ -90,13 +90,7 @@ def _tagged_domain(base: BaseMesh, msh) -> Domain:
     tdim, fdim = base.dim, base.dim - 1
     msh.topology.create_entities(fdim)
     msh.topology.create_connectivity(fdim, tdim)
-    facets, values = [], []
-    for k, name in enumerate(SIDE_NAMES[: 2 * len(size)]):
-        axis, end = divmod(k, 2)
-        found = dmesh.locate_entities_boundary(msh, fdim, lambda x, a=axis, v=size[axis] * end:
-                                               np.isclose(x[a], v, rtol=0.0, atol=1e-9 * max(size)))
-        facets.append(found)
-        values.append(np.full(len(found), FACET_TAGS[name], np.int32))
+    facets, values = side_facets(msh, size)
     imap = msh.topology.index_map(fdim)
     local = np.arange(imap.size_local + imap.num_ghosts, dtype=np.int32)
     if len(base.gb_facets):

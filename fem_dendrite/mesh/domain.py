@@ -22,9 +22,9 @@ class Domain:
 
 
 
-def _single_crystal(msh, size) -> Domain:
-    """Domain of a box-shaped mesh [0, size]: the faces tagged by SIDE_NAMES (x-min = plating, x-max = counter, ...),
-    no cell tags, beta = 0."""
+def side_facets(msh, size) -> tuple[list, list]:
+    """The boundary facets on each face of the box [0, size] and their SIDE_NAMES tags (x-min = plating, x-max =
+    counter, ...): two lists, one array per face."""
     fdim = msh.topology.dim - 1
     facets, values = [], []
     for k, name in enumerate(SIDE_NAMES[: 2 * len(size)]):
@@ -32,6 +32,13 @@ def _single_crystal(msh, size) -> Domain:
         found = dmesh.locate_entities_boundary(msh, fdim, lambda x, a=axis, v=size[axis] * end: np.isclose(x[a], v))
         facets.append(found)
         values.append(np.full(len(found), FACET_TAGS[name], np.int32))
+    return facets, values
+
+
+def _single_crystal(msh, size) -> Domain:
+    """Domain of a box-shaped mesh [0, size]: the faces tagged by SIDE_NAMES (side_facets), no cell tags, beta = 0."""
+    fdim = msh.topology.dim - 1
+    facets, values = side_facets(msh, size)
     facets, values = np.concatenate(facets), np.concatenate(values)
     facets, unique = np.unique(facets, return_index=True)  # edges and corners: keep one tag
     tags = dmesh.meshtags(msh, fdim, facets, values[unique])

@@ -45,14 +45,13 @@ class Functionals:
         self.index = {name: next(k for k, u in enumerate(unique) if u is form) for name, form in forms.items()}
         self.count = len(unique)
         self.alone = {k: fem.form(_restricted(unique[k], mesh, _support_cells(w))) for k, w in support_of.items()}
-        together = [k for k in range(self.count) if k not in self.alone]
-        self.together = together
+        self.together = [k for k in range(self.count) if k not in self.alone]
         self.form = None
-        if together:
-            V = fem.functionspace(mesh, ("DG", 0, (len(together),)))
+        if self.together:
+            V = fem.functionspace(mesh, ("DG", 0, (len(self.together),)))
             v = ufl.TestFunction(V)
             integrals = []
-            for column, k in enumerate(together):
+            for column, k in enumerate(self.together):
                 for integral in unique[k].integrals():
                     weight = (v[column] if integral.integral_type() != "interior_facet"
                               else 0.5 * (v("+")[column] + v("-")[column]))
